@@ -1,0 +1,141 @@
+"""Cost profiles: every cost parameter with its value, unit and source.
+
+A profile is a YAML file (`netmodel/costs/profiles/<name>.yaml` for shipped ones).
+`PARAMETERS` below is the list of names the model uses and their dimensions; the
+numbers live only in the profile files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from netmodel.errors import NetmodelError
+from netmodel.units import parse_quantity
+
+PARAMETERS: dict[str, str] = {
+    "tcp_stack_tx": "time",
+    "tcp_stack_rx": "time",
+    "nic_rx": "time",
+    "rx_wakeup": "time",
+    "conntrack_established": "time",
+    "veth": "time",
+    "bridge": "time",
+    "vxlan_encap": "time",
+    "vxlan_decap": "time",
+    "link_latency": "time",
+    "connection_setup": "time",
+    "iptables_rule": "time",
+    "ipvs_lookup": "time",
+    "nftables_lookup": "time",
+    "ebpf_lookup": "time",
+    "ip_tcp_header": "size",
+    "ethernet_framing": "size",
+    "vxlan_overhead": "size",
+    "gso_max_size": "size",
+}
+"""Parameter name -> dimension ('time' in seconds, 'size' in bytes)."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One cost parameter: SI value, the text it came from, what it is per, its source."""
+
+    name: str
+    value: float
+    text: str
+    per: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A loaded cost profile; `profile["veth"]` is the SI value of a parameter."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Parameter]
+
+    def __getitem__(self, name: str) -> float:
+        return self.parameters[name].value
+
+    def with_overrides(self, overrides: Mapping[str, Any], *, file: str | None = None,
+                       lines: Mapping[str, int] | None = None) -> "Profile":
+        """Return a copy with scenario overrides (`costs:` key) applied and sourced."""
+        params = dict(self.parameters)
+        for name, raw in overrides.items():
+            line = (lines or {}).get(name)
+            if name not in PARAMETERS:
+                raise NetmodelError(f"unknown cost parameter (known: {', '.join(PARAMETERS)})",
+                                    file=file, line=line, field=f"costs.{name}")
+            value = _parse(name, raw, file=file, line=line, field=f"costs.{name}")
+            params[name] = Parameter(name, value, str(raw), self.parameters[name].per,
+                                     "scenario override")
+        return Profile(self.name, self.description, params)
+
+    def digest(self) -> str:
+        """Short hash of all values: two profiles with the same numbers agree."""
+        blob = json.dumps({k: p.value for k, p in sorted(self.parameters.items())})
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_profile(ref: str, base_dir: Path | None = None) -> Profile:
+    """Load a shipped profile by name, or a YAML file (relative to `base_dir`)."""
+    if ref.endswith((".yaml", ".yml")):
+        path = Path(ref) if base_dir is None else base_dir / ref
+        if not path.is_file():
+            raise NetmodelError(f"cost profile file not found: {path}", field="profile")
+        text, where = path.read_text(encoding="utf-8"), str(path)
+    else:
+        res = resources.files("netmodel.costs") / "profiles" / f"{ref}.yaml"
+        if not res.is_file():
+            shipped = sorted(p.name[:-5] for p in (resources.files("netmodel.costs") / "profiles").iterdir()
+                             if p.name.endswith(".yaml"))
+            raise NetmodelError(f"no shipped cost profile {ref!r} (shipped: {', '.join(shipped)}; "
+                                "or give a path ending in .yaml)", field="profile")
+        text, where = res.read_text(encoding="utf-8"), f"netmodel/costs/profiles/{ref}.yaml"
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise NetmodelError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=where,
+                            line=mark.line + 1 if mark else None) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("parameters"), dict):
+        raise NetmodelError("a profile is a mapping with a 'parameters' mapping", file=where)
+    raw = doc["parameters"]
+    missing = [n for n in PARAMETERS if n not in raw]
+    unknown = [n for n in raw if n not in PARAMETERS]
+    if missing or unknown:
+        raise NetmodelError(f"missing parameters {missing}, unknown parameters {unknown}", file=where)
+    params = {}
+    for name, entry in raw.items():
+        field = f"parameters.{name}"
+        if not isinstance(entry, dict) or set(entry) != {"value", "per", "source"}:
+            raise NetmodelError("expected a mapping with exactly value, per, source",
+                                file=where, field=field)
+        if not str(entry["source"]).strip():
+            raise NetmodelError("a parameter needs a source", file=where, field=field)
+        value = _parse(name, entry["value"], file=where, field=field)
+        params[name] = Parameter(name, value, str(entry["value"]), str(entry["per"]),
+                                 str(entry["source"]))
+    return Profile(str(doc.get("name", ref)), str(doc.get("description", "")), params)
+
+
+def _parse(name: str, raw: Any, *, file: str | None, field: str, line: int | None = None) -> float:
+    dimension = PARAMETERS[name]
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw != 0:
+        raise NetmodelError(f"give a unit, e.g. '{raw}{'us' if dimension == 'time' else 'B'}'",
+                            file=file, line=line, field=field)
+    try:
+        value = parse_quantity(raw, dimension)
+    except ValueError as exc:
+        raise NetmodelError(str(exc), file=file, line=line, field=field) from None
+    if value < 0:
+        raise NetmodelError("must not be negative", file=file, line=line, field=field)
+    return value

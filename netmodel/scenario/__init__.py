@@ -1,0 +1,1 @@
+"""Scenarios: the schema, YAML loading with line-numbered errors, sweep expansion."""

@@ -1,0 +1,189 @@
+"""What a scenario is: the pydantic schema of a scenario YAML file.
+
+Every field has a Kubernetes-flavoured name, a default a platform engineer would
+expect, and a unit; quantities are stored as SI floats (seconds, bytes, bit/s,
+1/s). Unknown keys are rejected everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from netmodel.paths import TRAFFIC_KINDS, TrafficKind
+from netmodel.units import parse_quantity
+
+
+def _quantity(dimension: str):
+    return BeforeValidator(lambda v: parse_quantity(v, dimension))
+
+
+Duration = Annotated[float, _quantity("time"), Field(ge=0)]
+"""Seconds; YAML accepts '1.5ms', '200us', '10s'."""
+Size = Annotated[float, _quantity("size"), Field(ge=0)]
+"""Bytes; YAML accepts '1KiB', '64KiB', '1500B'."""
+BitRate = Annotated[float, _quantity("bitrate"), Field(gt=0)]
+"""Bits per second; YAML accepts '10Gbps', '25Gbps'."""
+Rate = Annotated[float, _quantity("rate"), Field(gt=0)]
+"""Events per second; YAML accepts '1000/s', '2k/s' or a plain number."""
+
+KubeProxyMode = Literal["iptables", "ipvs", "nftables", "ebpf"]
+KUBE_PROXY_MODES: tuple[str, ...] = ("iptables", "ipvs", "nftables", "ebpf")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Cluster(_Strict):
+    """Node network and Pod network of the cluster."""
+
+    nodes: int = Field(3, ge=1, le=100_000, description="number of nodes")
+    pods_per_node: int = Field(110, ge=1, le=10_000,
+                               description="kubelet maxPods: Pods a node can hold")
+    nic_speed: BitRate = Field(10e9, description="NIC line rate, bit/s")
+    mtu: int = Field(1500, ge=1280, le=9216, description="node (underlay) MTU, bytes")
+    cni_datapath: Literal["vxlan", "native"] = Field(
+        "vxlan", description="cross-node Pod traffic: VXLAN overlay or native routing")
+    offloads: bool = Field(True, description="GSO/GRO/TSO: per-packet CPU is paid per "
+                                             "offload segment instead of per MTU packet")
+    softirq_cores: int = Field(2, ge=1, le=1024,
+                               description="cores of a node that run network softirq")
+
+
+class Services(_Strict):
+    """The Services and their endpoints."""
+
+    count: int = Field(10, ge=1, le=1_000_000, description="number of Services (one port each)")
+    endpoints_per_service: int = Field(3, ge=0, le=100_000,
+                                       description="ready endpoints (Pods) behind each Service")
+    popularity: Literal["uniform", "zipf"] = Field(
+        "uniform", description="how clients pick the Service they call")
+    zipf_exponent: float = Field(1.0, gt=0, le=10,
+                                 description="exponent s of Zipf popularity: P(rank k) ~ 1/k^s")
+
+
+class KubeProxy(_Strict):
+    """The Service proxy on every node."""
+
+    mode: KubeProxyMode = Field("iptables", description="iptables, ipvs, nftables or ebpf "
+                                                        "(Cilium-style socket LB)")
+
+
+class Server(_Strict):
+    """The application inside each endpoint Pod."""
+
+    workers: int = Field(4, ge=1, le=100_000, description="requests a Pod serves at once")
+    service_time: Duration = Field(100e-6, description="mean app time per request, s")
+    service_time_distribution: Literal["exponential", "constant"] = "exponential"
+    queue_limit: int = Field(4096, ge=0, description="requests that may wait for a worker; "
+                                                     "more are refused (dropped)")
+
+
+class Workload(_Strict):
+    """What the clients do."""
+
+    arrival: Literal["poisson", "constant"] = Field(
+        "poisson", description="arrival process of new connections")
+    rate: Rate = Field(1000.0, description="offered requests per second, whole cluster")
+    request_size: Size = Field(100.0, description="request payload, bytes")
+    response_size: Size = Field(1024.0, description="response payload, bytes")
+    requests_per_connection: int = Field(
+        1, ge=1, le=1_000_000, description="keep-alive: requests sent one after another "
+                                           "on one connection (1 = a new connection each)")
+    timeout: Duration = Field(10.0, gt=0, description="client gives up after this, s")
+    mix: dict[TrafficKind, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {"pod-clusterip": 1.0},
+        description="relative weight of each traffic kind")
+    server: Server = Field(default_factory=Server)
+
+    @model_validator(mode="after")
+    def _mix_has_weight(self) -> "Workload":
+        if sum(self.mix.values()) <= 0:
+            raise ValueError(f"mix needs a positive weight on at least one of {', '.join(TRAFFIC_KINDS)}")
+        return self
+
+
+class Run(_Strict):
+    """How long to run and how to repeat."""
+
+    requests: int | None = Field(None, ge=1, description="requests to generate")
+    duration: Duration | None = Field(None, description="or: generate arrivals for this long, s")
+    warmup: Duration = Field(0.0, description="requests started before this are not measured, s")
+    drain: Duration | None = Field(None, description="time after the last arrival before the "
+                                                     "run stops (default: workload timeout), s")
+    seed: int = Field(1, ge=0, le=2**63 - 1)
+    replications: int = Field(1, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _one_length(self) -> "Run":
+        if self.requests is not None and self.duration is not None:
+            raise ValueError("give either requests or duration, not both")
+        return self
+
+    @property
+    def length(self) -> tuple[str, float]:
+        """('requests', n) or ('duration', seconds); 10,000 requests if neither is set."""
+        if self.duration is not None:
+            return ("duration", self.duration)
+        return ("requests", float(self.requests if self.requests is not None else 10_000))
+
+
+class Range(_Strict):
+    """A generated sweep axis: `log` or `linear` from..to with `num` values (or `step`)."""
+
+    log: tuple[Any, Any] | None = None
+    linear: tuple[Any, Any] | None = None
+    num: int | None = Field(None, ge=2, le=10_000)
+    step: Any = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Range":
+        if (self.log is None) == (self.linear is None):
+            raise ValueError("a range needs exactly one of 'log: [from, to]' or 'linear: [from, to]'")
+        if self.log is not None and self.num is None:
+            raise ValueError("a log range needs 'num' (number of values)")
+        if self.linear is not None and (self.num is None) == (self.step is None):
+            raise ValueError("a linear range needs exactly one of 'num' or 'step'")
+        if self.log is not None and self.step is not None:
+            raise ValueError("'step' only applies to linear ranges")
+        return self
+
+
+class Sweep(_Strict):
+    """Axes over scenario fields by dotted path; the grid product, with zipped groups."""
+
+    axes: dict[str, list[Any] | Range] = Field(default_factory=dict)
+    zip: list[list[str]] = Field(default_factory=list,
+                                 description="groups of axes that vary together")
+
+
+class Scenario(_Strict):
+    """A whole scenario file (one sweep point once the sweep is applied)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                      description="short name; default output folder results/<name>")
+    description: str = ""
+    profile: str = Field("default", description="cost profile: a shipped name or a YAML "
+                                                "path relative to the scenario file")
+    costs: dict[str, Any] = Field(default_factory=dict,
+                                  description="overrides of profile parameters")
+    cluster: Cluster = Field(default_factory=Cluster)
+    services: Services = Field(default_factory=Services)
+    kube_proxy: KubeProxy = Field(default_factory=KubeProxy)
+    workload: Workload = Field(default_factory=Workload)
+    run: Run = Field(default_factory=Run)
+    sweep: Sweep | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> "Scenario":
+        pods = self.services.count * self.services.endpoints_per_service
+        room = self.cluster.nodes * self.cluster.pods_per_node
+        if pods > room:
+            raise ValueError(
+                f"services.count x endpoints_per_service = {pods:,} endpoint Pods do not fit "
+                f"on cluster.nodes x pods_per_node = {room:,}")
+        if self.cluster.nodes < 2 and self.workload.mix.get("pod-pod-cross-node", 0) > 0:
+            raise ValueError("traffic kind pod-pod-cross-node needs cluster.nodes >= 2")
+        return self

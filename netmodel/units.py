@@ -1,0 +1,65 @@
+"""Quantities with units at the edges, SI floats inside.
+
+YAML may say ``25Gbps``, ``1.5ms``, ``64KiB`` or ``1000/s``; the code only ever sees
+seconds, bytes, bits per second and events per second. A bare number is taken to be
+in the SI base unit of its dimension.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Multipliers to the SI base unit of each dimension.
+_UNITS: dict[str, dict[str, float]] = {
+    "time": {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0,
+             "min": 60.0, "h": 3600.0},
+    "size": {"B": 1.0, "KB": 1e3, "MB": 1e6, "GB": 1e9,
+             "KiB": 1024.0, "MiB": 1024.0**2, "GiB": 1024.0**3},
+    "bitrate": {"bps": 1.0, "Kbps": 1e3, "Mbps": 1e6, "Gbps": 1e9, "Tbps": 1e12},
+    "rate": {"/s": 1.0, "rps": 1.0, "k/s": 1e3, "krps": 1e3, "/ms": 1e3},
+    "count": {"": 1.0},
+}
+
+BASE_UNIT = {"time": "s", "size": "B", "bitrate": "bps", "rate": "/s", "count": ""}
+
+_NUMBER = re.compile(r"^\s*([-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S*)\s*$")
+
+
+def parse_quantity(value: object, dimension: str) -> float:
+    """Return `value` in the SI base unit of `dimension` ('time', 'size', ...).
+
+    Raises ValueError with the accepted units when the text cannot be read.
+    """
+    units = _UNITS[dimension]
+    if isinstance(value, bool):
+        raise ValueError(f"expected a {dimension} such as {_example(dimension)}, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a {dimension} such as {_example(dimension)}, got {value!r}")
+    match = _NUMBER.match(value)
+    if not match:
+        raise ValueError(f"expected a {dimension} such as {_example(dimension)}, got {value!r}")
+    number, unit = match.groups()
+    if unit not in units:
+        accepted = ", ".join(u for u in units if u) or "a plain number"
+        raise ValueError(f"unknown {dimension} unit {unit!r} in {value!r} (accepted: {accepted})")
+    return float(number.replace("_", "")) * units[unit]
+
+
+def format_quantity(value: float, dimension: str) -> str:
+    """Return a short human string for an SI value, e.g. 0.0015 s -> '1.5ms'."""
+    if dimension == "count":
+        return f"{value:g}"
+    best = BASE_UNIT[dimension]
+    for unit, factor in sorted(_UNITS[dimension].items(), key=lambda kv: kv[1]):
+        if unit in ("µs", "rps", "krps", "/ms", "k/s") or "i" in unit:
+            continue
+        if abs(value) >= factor:
+            best = unit
+    return f"{value / _UNITS[dimension][best]:g}{best}"
+
+
+def _example(dimension: str) -> str:
+    return {"time": "'1.5ms'", "size": "'64KiB'", "bitrate": "'25Gbps'",
+            "rate": "'1000/s'", "count": "10"}[dimension]

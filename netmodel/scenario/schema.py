@@ -184,6 +184,11 @@ class Scenario(_Strict):
             raise ValueError(
                 f"services.count x endpoints_per_service = {pods:,} endpoint Pods do not fit "
                 f"on cluster.nodes x pods_per_node = {room:,}")
-        if self.cluster.nodes < 2 and self.workload.mix.get("pod-pod-cross-node", 0) > 0:
+        mix = self.workload.mix
+        if self.cluster.nodes < 2 and mix.get("pod-pod-cross-node", 0) > 0:
             raise ValueError("traffic kind pod-pod-cross-node needs cluster.nodes >= 2")
+        pod_to_pod = [k for k in ("pod-pod-same-node", "pod-pod-cross-node") if mix.get(k, 0) > 0]
+        if pod_to_pod and self.services.endpoints_per_service == 0:
+            raise ValueError(f"traffic kind {pod_to_pod[0]} needs server Pods: "
+                             "services.endpoints_per_service >= 1")
         return self

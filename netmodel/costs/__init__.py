@@ -1,0 +1,1 @@
+"""Costs: the sourced profile and the pure functions that turn it into hop times."""

@@ -1,0 +1,1 @@
+"""Results: per-point summary rows, the tidy tables on disk, and plots."""

@@ -1,0 +1,92 @@
+"""From per-request records to one summary row per (sweep point, traffic kind).
+
+Latency percentiles pool the measured requests of all replications (completed,
+started after the warm-up); `measured` says how many they rest on. With two or more
+replications, `*_ci95` give the half-width of a 95% Student-t interval over the
+per-replication estimates; with one they are NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from netmodel.paths import TRAFFIC_KINDS
+from netmodel.scenario.schema import Scenario
+from netmodel.sim.engine import COMPLETED, DROP_REASONS, IN_FLIGHT, ReplicationResult
+
+COLUMNS = (
+    "kube_proxy.mode", "traffic", "requests", "completed", "dropped",
+    *(f"dropped_{r.replace('-', '_')}" for r in DROP_REASONS),
+    "in_flight", "measured", "p50_s", "p90_s", "p99_s", "p999_s", "mean_s",
+    "mean_s_ci95", "p99_s_ci95", "throughput_rps", "rule_lookup_cpu_s_per_request",
+    "softirq_cpu_s_per_request", "cross_node_share", "replications",
+)
+"""Columns of a summary row, in order (times in seconds, CPU in core-seconds)."""
+
+_PERCENTILES = {"p50_s": 50.0, "p90_s": 90.0, "p99_s": 99.0, "p999_s": 99.9}
+
+
+def summarize(scenario: Scenario, results: list[ReplicationResult]) -> list[dict]:
+    """One row per traffic kind with positive weight in the mix, columns as COLUMNS."""
+    rows = []
+    for kind in (k for k in TRAFFIC_KINDS if scenario.workload.mix.get(k, 0) > 0):
+        k = TRAFFIC_KINDS.index(kind)
+        counts = dict.fromkeys(("requests", "completed", "in_flight", "measured"), 0)
+        drops = dict.fromkeys(DROP_REASONS, 0)
+        latencies, rep_means, rep_p99, lookup, cpu, cross = [], [], [], [], [], []
+        window_completions, window = 0, 0.0
+        for res in results:
+            mine = res.kind == k
+            status = res.status[mine]
+            counts["requests"] += int(mine.sum())
+            counts["completed"] += int((status == COMPLETED).sum())
+            counts["in_flight"] += int((status == IN_FLIGHT).sum())
+            for i, reason in enumerate(DROP_REASONS):
+                drops[reason] += int((status == 2 + i).sum())
+            measured = mine & (res.status == COMPLETED) & (res.start >= res.warmup)
+            lat = res.end[measured] - res.start[measured]
+            latencies.append(lat)
+            lookup.append(res.lookup_cpu[measured])
+            cpu.append(res.softirq_cpu[measured])
+            cross.append(res.cross_node[measured])
+            if lat.size:
+                rep_means.append(float(lat.mean()))
+                rep_p99.append(float(np.percentile(lat, 99.0)))
+            ends = res.end[mine & (res.status == COMPLETED)]
+            window_completions += int(((ends >= res.warmup) & (ends <= res.last_arrival)).sum())
+            window += max(res.last_arrival - res.warmup, 0.0)
+        lat = np.concatenate(latencies)
+        counts["measured"] = int(lat.size)
+        row = {"kube_proxy.mode": scenario.kube_proxy.mode, "traffic": kind,
+               "requests": counts["requests"], "completed": counts["completed"],
+               "dropped": sum(drops.values())}
+        row.update({f"dropped_{r.replace('-', '_')}": n for r, n in drops.items()})
+        row.update(in_flight=counts["in_flight"], measured=counts["measured"])
+        for name, q in _PERCENTILES.items():
+            row[name] = float(np.percentile(lat, q)) if lat.size else math.nan
+        row["mean_s"] = float(lat.mean()) if lat.size else math.nan
+        row["mean_s_ci95"] = _ci95(rep_means, len(results))
+        row["p99_s_ci95"] = _ci95(rep_p99, len(results))
+        row["throughput_rps"] = window_completions / window if window > 0 else math.nan
+        row["rule_lookup_cpu_s_per_request"] = _mean(np.concatenate(lookup))
+        row["softirq_cpu_s_per_request"] = _mean(np.concatenate(cpu))
+        row["cross_node_share"] = _mean(np.concatenate(cross).astype(float))
+        row["replications"] = len(results)
+        assert tuple(row) == COLUMNS
+        rows.append(row)
+    return rows
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else math.nan
+
+
+def _ci95(estimates: list[float], replications: int) -> float:
+    """Half-width of the 95% t interval of the mean of per-replication estimates."""
+    if replications < 2 or len(estimates) < replications:
+        return math.nan
+    sd = float(np.std(estimates, ddof=1))
+    return float(stats.t.ppf(0.975, len(estimates) - 1)) * sd / math.sqrt(len(estimates))

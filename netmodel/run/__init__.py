@@ -1,0 +1,1 @@
+"""Running points: one point, and resumable sweeps over many on local processes."""

@@ -1,0 +1,1 @@
+"""The SimPy engine: stations, seeded random streams, and the request processes."""

@@ -1,0 +1,129 @@
+"""The SimPy engine: zero-load latency by hand, conservation, determinism, placement."""
+
+import math
+
+import numpy as np
+import pytest
+
+from netmodel.costs.model import CostModel
+from netmodel.paths import TRAFFIC_KINDS
+from netmodel.results.summary import COLUMNS
+from netmodel.run.point import run_point
+from netmodel.sim.engine import COMPLETED, DROP_REASONS, IN_FLIGHT, Engine, simulate
+from tests.conftest import make_scenario
+
+QUIET = {"rate": 5, "server": {"service_time": "50us", "service_time_distribution": "constant"}}
+
+
+@pytest.mark.parametrize("kind", TRAFFIC_KINDS)
+@pytest.mark.parametrize("datapath", ["vxlan", "native"])
+def test_lone_requests_see_exactly_the_zero_load_path(profile, kind, datapath):
+    sc = make_scenario(cluster={"nodes": 4, "cni_datapath": datapath},
+                       services={"count": 50, "endpoints_per_service": 3},
+                       workload={**QUIET, "mix": {kind: 1}}, run={"requests": 200})
+    res = simulate(sc, profile, 0)
+    m = CostModel(profile, sc)
+    w = sc.workload
+    for i in range(len(res.status)):
+        assert res.status[i] == COMPLETED
+        same = not res.cross_node[i]
+        connect = m.connect_plan(same, via_cluster_ip=kind == "pod-clusterip")
+        expected = sum(m.zero_load_seconds(p) for p in (
+            connect, m.message_plan(0, same), m.message_plan(w.request_size, same),
+            m.message_plan(w.response_size, same)))
+        expected += 50e-6 + res.lookup_cpu[i]
+        assert res.end[i] - res.start[i] == pytest.approx(expected, rel=1e-9)
+    assert res.cross_node.all() == (kind == "pod-pod-cross-node")
+    assert (~res.cross_node).all() == (kind == "pod-pod-same-node")
+
+
+def test_keep_alive_pays_setup_once_per_connection(profile):
+    sc = make_scenario(workload={**QUIET, "requests_per_connection": 5}, run={"requests": 100})
+    res = simulate(sc, profile, 0)
+    lat = res.end - res.start
+    firsts, rest = lat[0::5], np.delete(lat, np.s_[0::5])
+    assert (res.lookup_cpu[0::5] > 0).all() and (np.delete(res.lookup_cpu, np.s_[0::5]) == 0).all()
+    assert firsts.min() > rest.max()  # the first request carries the handshake
+
+
+def _conserved(rows):
+    for row in rows:
+        dropped = sum(row[f"dropped_{r.replace('-', '_')}"] for r in DROP_REASONS)
+        assert row["dropped"] == dropped
+        assert row["requests"] == row["completed"] + row["dropped"] + row["in_flight"]
+        assert row["measured"] <= row["completed"]
+
+
+def test_every_request_is_completed_dropped_or_in_flight(profile):
+    # an overloaded single-worker server with a tiny queue, a short timeout and a short
+    # drain: every outcome happens
+    sc = make_scenario(
+        cluster={"nodes": 2}, services={"count": 2, "endpoints_per_service": 1},
+        workload={"rate": 20_000, "timeout": "20ms",
+                  "mix": {"pod-clusterip": 2, "pod-pod-same-node": 1, "pod-pod-cross-node": 1},
+                  "server": {"workers": 1, "queue_limit": 3, "service_time": "200us"}},
+        run={"requests": 3000, "drain": "2ms", "replications": 2})
+    rows = run_point(sc, profile)
+    assert [r["traffic"] for r in rows] == ["pod-pod-same-node", "pod-pod-cross-node", "pod-clusterip"]
+    _conserved(rows)
+    total = {k: sum(r[k] for r in rows) for k in
+             ("requests", "completed", "dropped_server_queue_full", "dropped_timeout", "in_flight")}
+    assert total["requests"] == 2 * 3000
+    assert total["completed"] > 0 and total["dropped_server_queue_full"] > 0
+    assert total["dropped_timeout"] > 0 and total["in_flight"] > 0
+
+
+def test_no_endpoints_drops_every_clusterip_request(profile):
+    sc = make_scenario(services={"count": 5, "endpoints_per_service": 0},
+                       run={"requests": 300, "warmup": 0})
+    (row,) = run_point(sc, profile)
+    _conserved([row])
+    assert row["dropped_no_endpoints"] == 300 and row["completed"] == 0
+    assert row["measured"] == 0 and math.isnan(row["p50_s"])
+
+
+def test_same_seed_same_rows_other_seed_other_rows(profile):
+    sc = make_scenario(workload={"rate": 3000}, run={"requests": 1500, "replications": 2})
+    a, b = run_point(sc, profile), run_point(sc, profile)
+    assert list(a[0]) == list(COLUMNS)
+    assert repr(a) == repr(b)
+    other = make_scenario(workload={"rate": 3000}, run={"requests": 1500, "replications": 2,
+                                                        "seed": 4})
+    assert repr(run_point(other, profile)) != repr(a)
+
+
+def test_cross_node_share_follows_random_placement(profile):
+    nodes = 5
+    sc = make_scenario(cluster={"nodes": nodes}, services={"count": 100, "endpoints_per_service": 5},
+                       run={"requests": 8000})
+    (row,) = run_point(sc, profile)
+    expected, n = 1 - 1 / nodes, row["measured"]
+    assert abs(row["cross_node_share"] - expected) < 4 * math.sqrt(expected * (1 - expected) / n)
+
+
+def test_iptables_lookup_cpu_matches_the_expected_walk(profile):
+    s, e = 4000, 10
+    sc = make_scenario(cluster={"nodes": 400}, services={"count": s, "endpoints_per_service": e},
+                       run={"requests": 6000})
+    (row,) = run_point(sc, profile)
+    mean_walk = (s + 2) / 2 + (e + 1) / 2 + 6  # R = s + 1 rules in KUBE-SERVICES
+    sd_walk = s / math.sqrt(12)
+    tol = 4 * sd_walk * 13.5e-9 / math.sqrt(row["measured"])
+    assert row["rule_lookup_cpu_s_per_request"] == pytest.approx(mean_walk * 13.5e-9, abs=tol)
+
+
+def test_ipvs_round_robin_cycles_per_node_and_service(profile):
+    sc = make_scenario(kube_proxy={"mode": "ipvs"}, services={"count": 1, "endpoints_per_service": 4})
+    eng = Engine(sc, profile, 0)
+    picks = [eng._pick_endpoint(0, 0, drawn=2) for _ in range(6)]
+    assert picks == [2, 3, 0, 1, 2, 3]
+    assert eng._pick_endpoint(1, 0, drawn=0) == 0  # another node has its own rotation
+
+
+def test_timeout_applies_to_requests_left_in_flight(profile):
+    sc = make_scenario(workload={"timeout": "1ms", "server": {"service_time": "5ms",
+                                                             "service_time_distribution": "constant"}},
+                       run={"requests": 10, "drain": "3ms"})
+    res = simulate(sc, profile, 0)
+    assert set(np.unique(res.status)) <= {COMPLETED, IN_FLIGHT, 2 + DROP_REASONS.index("timeout")}
+    assert (res.status == 2 + DROP_REASONS.index("timeout")).sum() >= 9

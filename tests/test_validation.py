@@ -1,0 +1,93 @@
+"""The model against published figures (reference-figures.md), with stated tolerances.
+
+Calibration checks: the default profile still reproduces the figures it was derived
+from. Validation checks: figures that were NOT used to derive the profile. The
+numbers and errors are tabulated in docs/validation.md; keep both in step.
+"""
+
+import numpy as np
+import pytest
+
+from netmodel.costs.model import CostModel
+from netmodel.run.point import run_point
+from netmodel.sim.engine import simulate
+from tests.conftest import make_scenario
+
+pytestmark = pytest.mark.validation
+
+NETPERF = dict(  # netperf TCP_RR / TCP_CRR: 1-byte request and response, no app time
+    cluster={"nodes": 2, "nic_speed": "10Gbps", "cni_datapath": "vxlan"},
+    services={"count": 1, "endpoints_per_service": 1},
+    workload={"rate": 10, "request_size": "1B", "response_size": "1B",
+              "mix": {"pod-pod-cross-node": 1},
+              "server": {"service_time": 0, "service_time_distribution": "constant"}},
+)
+
+
+def _round_trip(profile, keep_alive: bool) -> float:
+    sc = make_scenario(**NETPERF)
+    sc = sc.model_copy(update={"workload": sc.workload.model_copy(
+        update={"requests_per_connection": 100 if keep_alive else 1})})
+    res = simulate(sc, profile, 0)
+    lat = res.end - res.start
+    return float(np.median(lat[1::100] if keep_alive else lat))
+
+
+def test_calibration_daocloud_cilium_vxlan_tcp_rr(profile):
+    """DaoCloud CNI report: TCP_RR cilium-vxlan 201.27 us. Tolerance 2%."""
+    assert _round_trip(profile, keep_alive=True) == pytest.approx(201.27e-6, rel=0.02)
+
+
+def test_validation_daocloud_cilium_vxlan_tcp_crr(profile):
+    """DaoCloud CNI report: TCP_CRR pod to remote node, cilium-vxlan 613.59 us (derived
+    from the node-to-node CRR only). netperf's CRR also waits for the close, which the
+    model's request latency leaves out: add one round trip. Tolerance 15%."""
+    crr = _round_trip(profile, keep_alive=False) + _round_trip(profile, keep_alive=True)
+    assert crr == pytest.approx(613.59e-6, rel=0.15)
+
+
+def test_validation_tigera_ipvs_client_node_cpu_per_connection(profile):
+    """Tigera (2019): IPVS, no keep-alive, 1,000 connections/s: ~8% of one core on the
+    client node = 80 us per connection. Model: client-side CPU of set-up, lookup, request
+    sent and response received (native routing). Tolerance 30% (the profile's per-packet
+    costs come from an older CPU)."""
+    sc = make_scenario(cluster={"cni_datapath": "native", "nodes": 2},
+                       kube_proxy={"mode": "ipvs"})
+    m = CostModel(profile, sc)
+    w = sc.workload
+
+    def cpu(plan, side):
+        return sum(s.seconds for s in plan if s.kind == "cpu" and s.side == side)
+
+    client = (cpu(m.connect_plan(False, via_cluster_ip=True), "src")
+              + m.rule_lookup_seconds(np.array([1]), np.array([0]))[0]
+              + cpu(m.message_plan(0, False), "dst")  # SYN-ACK received
+              + cpu(m.message_plan(w.request_size, False), "src")
+              + cpu(m.message_plan(w.response_size, False), "dst"))
+    assert client == pytest.approx(80e-6, rel=0.30)
+
+
+def _mean_latency(profile, mode: str, services: int) -> float:
+    sc = make_scenario(cluster={"nodes": 1000}, services={"count": services, "endpoints_per_service": 10},
+                       kube_proxy={"mode": mode}, workload={"rate": 1000}, run={"requests": 3000})
+    return run_point(sc, profile)[0]["mean_s"]
+
+
+def test_validation_tigera_modes_differ_only_above_1000_services(profile):
+    """Tigera: iptables and IPVS round trips differ only above ~1,000 Services (no
+    keep-alive). Model: under 2% apart at 1,000 Services, over 5% at 10,000."""
+    at_1k = _mean_latency(profile, "iptables", 1000) / _mean_latency(profile, "ipvs", 1000) - 1
+    at_10k = _mean_latency(profile, "iptables", 10_000) / _mean_latency(profile, "ipvs", 10_000) - 1
+    assert 0 < at_1k < 0.02
+    assert at_10k > 0.05
+
+
+def test_validation_nftables_blog_p99_beats_iptables_p01_at_30k(profile):
+    """Kubernetes nftables blog: at 30,000 Services nftables' p99 first-packet cost beats
+    iptables' p01. Only the 5k-10k figure was used to derive nftables_lookup."""
+    lookups = {}
+    for mode in ("iptables", "nftables"):
+        sc = make_scenario(cluster={"nodes": 300}, services={"count": 30_000, "endpoints_per_service": 1},
+                           kube_proxy={"mode": mode}, run={"requests": 3000})
+        lookups[mode] = simulate(sc, profile, 0).lookup_cpu
+    assert np.percentile(lookups["nftables"], 99) < np.percentile(lookups["iptables"], 1)

@@ -241,19 +241,20 @@ class Engine:
                 cpu += seconds
                 yield from (src if step.side == "src" else dst).softirq.serve(seconds)
             elif step.kind == "wire":
-                with src.nic_tx.resource.request() as req:
-                    yield req
-                    receive = env.process(self._receive(dst, env.now + step.first_packet + step.delay,
-                                                        step.seconds))
-                    yield env.timeout(step.seconds)
+                yield from src.nic_tx.acquire()
+                receive = env.process(self._receive(dst, step))
+                yield env.timeout(step.seconds)
+                src.nic_tx.release()
                 yield receive
             else:
                 yield env.timeout(step.seconds)
         return cpu
 
-    def _receive(self, dst: _Node, first_bits_at: float, seconds: float):
-        yield self.env.timeout(first_bits_at - self.env.now)
-        yield from dst.nic_rx.serve(seconds)
+    def _receive(self, dst: _Node, step: Step):
+        """The receiving switch port: its first bits arrive one packet and the link
+        latency after the sender starts sending; then it is busy for the whole message."""
+        yield self.env.timeout(step.first_packet + step.delay)
+        yield from dst.nic_rx.serve(step.seconds)
 
     def _node(self, index: int) -> _Node:
         node = self._nodes.get(index)

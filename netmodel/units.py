@@ -41,10 +41,10 @@ def parse_quantity(value: object, dimension: str) -> float:
     if not match:
         raise ValueError(f"expected a {dimension} such as {_example(dimension)}, got {value!r}")
     number, unit = match.groups()
-    if unit not in units:
+    if unit and unit not in units:
         accepted = ", ".join(u for u in units if u) or "a plain number"
         raise ValueError(f"unknown {dimension} unit {unit!r} in {value!r} (accepted: {accepted})")
-    return float(number.replace("_", "")) * units[unit]
+    return float(number.replace("_", "")) * (units[unit] if unit else 1.0)
 
 
 def format_quantity(value: float, dimension: str) -> str:

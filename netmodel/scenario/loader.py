@@ -1,0 +1,350 @@
+"""Reading a scenario file: safe YAML, line numbers, one-line errors.
+
+The YAML is composed into a node tree first, so every key and list item keeps the
+line it was written on; the tree is then constructed by PyYAML's SafeLoader (plain
+data only, nothing is ever evaluated) and validated by the pydantic schema. Whatever
+is wrong comes out as a `NetmodelError` that points at ``file:line: field``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping, Sequence, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from netmodel.costs.profile import Profile, load_profile
+from netmodel.errors import NetmodelError
+from netmodel.scenario.schema import Scenario
+
+Location = tuple[Any, ...]
+"""A location in the scenario data: mapping keys and list indices, outermost first."""
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_VALUES = 1_000_000
+"""Most values a scenario document may stand for once YAML aliases are expanded."""
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A validated scenario file together with where each of its values was written."""
+
+    path: Path | None
+    """The file read, or None when parsed from text."""
+    file: str
+    """The file name as given, for messages."""
+    base_dir: Path
+    """Folder that relative paths in the scenario (a profile file) are resolved against."""
+    raw: dict
+    """The plain data loaded from YAML, before validation."""
+    lines: dict[Location, int]
+    """Location -> 1-based line of that key or list item; () is the document."""
+    scenario: Scenario
+    profile: Profile
+    """The scenario's cost profile with its `costs:` overrides applied."""
+    digest: str
+    """sha256 hex of the validated scenario and the profile's values."""
+
+
+def load_scenario(path: str | Path) -> LoadedScenario:
+    """Return the validated scenario of a YAML file; raise NetmodelError if it is wrong."""
+    file = str(path)
+    path = Path(path)
+    if not path.is_file():
+        raise NetmodelError("scenario file not found", file=file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise NetmodelError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                            file=file) from None
+    return replace(parse_scenario(text, file, path.parent), path=path)
+
+
+def parse_scenario(text: str, file: str, base_dir: Path) -> LoadedScenario:
+    """Return the validated scenario of YAML `text`, naming `file` in errors."""
+    raw, lines = _read_yaml(text, file)
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        at, message = describe_validation_error(exc, raw, lines)
+        raise NetmodelError(message, file=file, line=_line_of(at, lines),
+                            field=dotted(at) or None) from None
+    profile = scenario_profile(scenario, base_dir, file=file, lines=lines)
+    blob = json.dumps([scenario.model_dump(mode="json"), profile.digest()],
+                      sort_keys=True, separators=(",", ":"))
+    return LoadedScenario(None, file, base_dir, raw, lines, scenario, profile,
+                          hashlib.sha256(blob.encode()).hexdigest())
+
+
+def scenario_profile(scenario: Scenario, base_dir: Path, *, file: str | None = None,
+                     lines: Mapping[Location, int] | None = None) -> Profile:
+    """Return the scenario's cost profile (`profile:`) with its `costs:` overrides applied."""
+    lines = lines or {}
+    try:
+        base = load_profile(scenario.profile, base_dir=base_dir)
+    except NetmodelError as exc:
+        if exc.file:
+            raise
+        raise NetmodelError(exc.message, file=file, line=lines.get(("profile",)),
+                            field=exc.field) from None
+    return base.with_overrides(scenario.costs, file=file,
+                               lines={name: lines.get(("costs", name)) for name in scenario.costs})
+
+
+# --- YAML --------------------------------------------------------------------------
+
+def _read_yaml(text: str, file: str) -> tuple[dict, dict[Location, int]]:
+    try:
+        raw, lines = _compose(text, file)
+    except yaml.reader.ReaderError as exc:
+        raise NetmodelError(f"not valid YAML: {exc.reason} (character #x{exc.character:04x})",
+                            file=file, line=text.count("\n", 0, exc.position) + 1) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if problem.startswith("but ") and getattr(exc, "context", None):
+            problem = f"{exc.context}, {problem}"
+        raise NetmodelError(f"not valid YAML: {problem}", file=file,
+                            line=mark.line + 1 if mark else None) from None
+    except (ValueError, TypeError) as exc:  # an explicit tag on text it cannot read: !!int abc
+        raise NetmodelError(f"not valid YAML: {exc}", file=file) from None
+    if not isinstance(raw, dict):
+        raise NetmodelError(f"a scenario is a mapping of sections (name, cluster, services, ...), "
+                            f"got {_show(raw)}", file=file, line=lines[()])
+    return raw, lines
+
+
+def _compose(text: str, file: str) -> tuple[Any, dict[Location, int]]:
+    """The plain data of a YAML document and the line of each of its locations."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise NetmodelError("empty scenario file: expected a mapping with at least 'name'",
+                                file=file)
+        lines: dict[Location, int] = {(): node.start_mark.line + 1}
+        if _walk(loader, node, (), lines, {}, file) > MAX_VALUES:
+            raise NetmodelError(f"the document expands to more than {MAX_VALUES:,} values "
+                                "through its aliases", file=file, line=lines[()])
+        return loader.construct_document(node), lines
+    finally:
+        loader.dispose()
+
+
+def _walk(loader: yaml.SafeLoader, node: yaml.Node, at: Location, lines: dict[Location, int],
+          sizes: dict[int, int], file: str) -> int:
+    """Record the line of every key and item under `node`; refuse foreign tags and duplicate keys.
+
+    Returns how many values `node` stands for once its aliases are expanded.
+    """
+    if node.tag not in yaml.SafeLoader.yaml_constructors:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise NetmodelError(f"YAML tag {tag!r} is not allowed: a scenario is plain data",
+                            file=file, line=node.start_mark.line + 1, field=dotted(at) or None)
+    if id(node) in sizes:  # an alias: its lines were recorded where the anchor is
+        return sizes[id(node)]
+    sizes[id(node)] = size = 1
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[at + (index,)] = item.start_mark.line + 1
+            size += _walk(loader, item, at + (index,), lines, sizes, file)
+    elif isinstance(node, yaml.MappingNode):
+        first_line: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                # `<<: *anchor` (its lines are where the anchor is), or a complex key
+                # that the constructor refuses
+                size += _walk(loader, value_node, at, {}, sizes, file)
+                continue
+            _walk(loader, key_node, at, lines, sizes, file)
+            key = loader.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise NetmodelError(f"duplicate key {key!r} (first at line {first_line[key]})",
+                                    file=file, line=line, field=dotted(at + (key,)))
+            first_line[key] = lines[at + (key,)] = line
+            size += _walk(loader, value_node, at + (key,), lines, sizes, file)
+    sizes[id(node)] = size
+    return size
+
+
+# --- the schema, walked by location ------------------------------------------------
+
+def field_type(at: Sequence[Any]) -> Any | None:
+    """Return the schema annotation of the field at location `at`, or None if there is none.
+
+    Locations go through sections (model fields), dict keys (only the allowed ones
+    when the keys are a Literal) and list indices.
+    """
+    annotation: Any = Scenario
+    for part in at:
+        annotation = _child(annotation, part)
+        if annotation is None:
+            return None
+    return annotation
+
+
+def known_keys(annotation: Any) -> list[str] | None:
+    """Return the keys allowed under a field: a section's fields or a Literal-keyed dict's keys.
+
+    None when the field is not a mapping or takes any key.
+    """
+    for option in _options(annotation):
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            return list(option.model_fields)
+        if get_origin(option) is dict and get_origin(get_args(option)[0]) is Literal:
+            return list(get_args(get_args(option)[0]))
+    return None
+
+
+def _child(annotation: Any, part: Any) -> Any | None:
+    for option in _options(annotation):
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            if part in option.model_fields:
+                return option.model_fields[part].annotation
+        elif get_origin(option) is dict:
+            key, value = get_args(option)
+            if get_origin(key) is not Literal or part in get_args(key):
+                return value
+        elif get_origin(option) is list and isinstance(part, int):
+            return get_args(option)[0]
+    return None
+
+
+def _options(annotation: Any) -> list[Any]:
+    """The alternatives of an annotation, with Annotated and None stripped."""
+    if get_origin(annotation) is Annotated:
+        return _options(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [o for arg in get_args(annotation) if arg is not type(None) for o in _options(arg)]
+    return [annotation]
+
+
+# --- validation errors -------------------------------------------------------------
+
+_EXPECTED = {
+    "int": "an integer", "float": "a number", "bool": "true or false", "string": "a string",
+    "dict": "a mapping", "model": "a mapping", "list": "a list", "tuple": "a list",
+}
+_BOUNDS = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="),
+           "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
+
+
+def describe_validation_error(exc: ValidationError, data: Any,
+                              lines: Mapping[Location, int] | None = None) -> tuple[Location, str]:
+    """Return the location in `data` of the first problem pydantic found and a one-line message.
+
+    With `lines`, the first problem is the first by line. The message counts the
+    others ("(and 2 more errors)"). pydantic's own location parts (union branch
+    names, '[key]') are dropped; of the branches of a union, only those the value
+    got into are reported.
+    """
+    problems = []
+    for group in _union_groups(exc.errors(), data):
+        errors = [e for e in group if not e["type"].endswith("_type")] or group
+        if len(errors) > 1 and all(e["type"].endswith("_type") for e in errors):
+            kinds = dict.fromkeys(_EXPECTED.get(e["type"][:-5], e["type"]) for e in errors)
+            problems.append((_real_parts(errors[0], data),
+                             f"expected {' or '.join(kinds)}, got {_show(errors[0]['input'])}"))
+            continue
+        problems.extend((_real_parts(e, data), _message(e, data)) for e in errors)
+    if lines:
+        problems.sort(key=lambda problem: _line_of(problem[0], lines))
+    at, message = problems[0]
+    if len(problems) > 1:
+        more = len(problems) - 1
+        message += f" (and {more} more error{'s' if more > 1 else ''})"
+    return at, message
+
+
+def _union_groups(errors: list[dict], data: Any) -> list[list[dict]]:
+    """Errors grouped so that the alternatives of one union value share a group."""
+    groups: dict[Any, list[dict]] = defaultdict(list)
+    for index, error in enumerate(errors):
+        loc, (_, branch) = error["loc"], _split_loc(error, data)
+        key = ("union", loc[:branch]) if branch is not None and loc[branch] != "[key]" else index
+        groups[key].append(error)
+    return list(groups.values())
+
+
+def _real_parts(error: dict, data: Any) -> Location:
+    """The parts of a pydantic `loc` that are keys or indices in `data`."""
+    return _split_loc(error, data)[0]
+
+
+def _split_loc(error: dict, data: Any) -> tuple[Location, int | None]:
+    """The parts of a pydantic `loc` that are keys or indices in `data`, and the index in
+    `loc` of the first part that is not (pydantic's own: a union branch, '[key]')."""
+    loc, real, first_internal, value = error["loc"], [], None, data
+    for i, part in enumerate(loc):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        elif not (error["type"] == "missing" and i == len(loc) - 1):
+            first_internal = i if first_internal is None else first_internal
+            continue
+        real.append(part)
+    return tuple(real), first_internal
+
+
+def _message(error: dict, data: Any) -> str:
+    kind, ctx, got = error["type"], error.get("ctx") or {}, _show(error["input"])
+    at = _real_parts(error, data)
+    if kind == "extra_forbidden":
+        known = known_keys(field_type(at[:-1]))
+        return f"unknown field {at[-1]!r} (known: {', '.join(known or [])})"
+    if kind == "missing":
+        if isinstance(at[-1], int):
+            return "item missing"
+        return f"required field {at[-1]!r} is missing"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx["error"])
+    if kind == "literal_error":
+        return f"expected one of {ctx['expected']}, got {got}"
+    if kind in _BOUNDS:
+        name, symbol = _BOUNDS[kind]
+        what = "an integer" if int in _options(field_type(at)) else "a value"
+        return f"expected {what} {symbol} {_number(ctx[name])}, got {got}"
+    if kind == "int_from_float":
+        return f"expected an integer, got {got}"
+    if kind == "string_pattern_mismatch":
+        return f"expected text matching {ctx['pattern']}, got {got}"
+    if kind == "too_short":
+        return f"expected at least {ctx['min_length']} items, got {ctx['actual_length']}"
+    if kind == "too_long":
+        return f"expected at most {ctx['max_length']} items, got {ctx['actual_length']}"
+    family = kind.rsplit("_", 1)[0]
+    if family in _EXPECTED:
+        return f"expected {_EXPECTED[family]}, got {got}"
+    return f"{error['msg']}, got {got}"
+
+
+def _line_of(at: Location, lines: Mapping[Location, int]) -> int:
+    """The line of `at`, or of its nearest written ancestor."""
+    while at not in lines:
+        at = at[:-1]
+    return lines[at]
+
+
+def dotted(at: Sequence[Any]) -> str:
+    """Return a location written as a field name: 'cluster.mtu', 'sweep.zip[1]'."""
+    text = ""
+    for part in at:
+        text += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else \
+            f"{'.' if text else ''}{part}"
+    return text
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

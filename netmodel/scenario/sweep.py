@@ -1,0 +1,233 @@
+"""Sweeps: one scenario file, many scenario points.
+
+`sweep.axes` names scenario fields by dotted path (`services.count`,
+`kube_proxy.mode`, `workload.mix.pod-clusterip`, `costs.iptables_rule`) and gives
+each a list of values or a generated `log`/`linear` range. The points are the grid
+product of the axes in the order they are written (the last axis varies fastest);
+the axes of a `zip` group vary together and count as one axis, placed where the
+first of them is written. Every point is a fully validated `Scenario` with its own
+cost profile.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from netmodel.costs.profile import PARAMETERS, Profile, load_profile
+from netmodel.errors import NetmodelError
+from netmodel.scenario.loader import (LoadedScenario, describe_validation_error, dotted,
+                                      field_type, known_keys)
+from netmodel.scenario.schema import Range, Scenario
+from netmodel.units import BASE_UNIT
+
+UNSWEPT = ("name", "sweep")
+"""Top-level fields an axis may not name."""
+MAX_RANGE_VALUES = 10_000
+"""Most values one generated range may give (as `Range.num` allows)."""
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One point of a sweep: the axis values it takes and the scenario they make."""
+
+    point_id: int
+    """0-based position in expansion order."""
+    values: dict[str, Any]
+    """Axis path -> value as the validated point holds it (SI numbers, e.g. 25e9 for '25Gbps')."""
+    scenario: Scenario
+    """The base scenario with the values applied, validated, with `sweep=None`."""
+    profile: Profile
+    """The point's cost profile, its `costs:` overrides (swept ones too) applied."""
+
+
+def expand_sweep(loaded: LoadedScenario) -> list[SweepPoint]:
+    """Return the points of the scenario's sweep in order; a single point when there is none."""
+    sweep = loaded.scenario.sweep
+    builder = _PointBuilder(loaded)
+    axes = {name: builder.axis_values(name, spec)
+            for name, spec in (sweep.axes.items() if sweep else ())}
+    points = []
+    for point_id, combination in enumerate(itertools.product(
+            *_dimensions(loaded, axes, sweep.zip if sweep else []))):
+        chosen = dict(pair for group in combination for pair in group)
+        given = {name: chosen[name] for name in axes}
+        try:
+            scenario, profile = builder.build(given)
+        except _Invalid as exc:
+            shown = ", ".join(f"{name}={value!r}" for name, value in given.items())
+            raise NetmodelError(f"point {point_id} ({shown}): {exc}", file=loaded.file,
+                                line=loaded.lines.get(("sweep",)), field="sweep") from None
+        values = {name: _read(scenario, profile, name) for name in given}
+        points.append(SweepPoint(point_id, values, scenario, profile))
+    return points
+
+
+class _Invalid(Exception):
+    """Why a set of axis values does not make a valid scenario."""
+
+
+class _PointBuilder:
+    """Applies axis values to the loaded scenario and validates the result."""
+
+    def __init__(self, loaded: LoadedScenario):
+        self.loaded = loaded
+        self.base = loaded.scenario.model_dump(exclude={"sweep"})
+        self.profiles = {loaded.scenario.profile: loaded.profile}
+        """Profile reference -> loaded profile; a point's `costs:` are applied on top."""
+        self.axes: list[str] = []
+
+    def build(self, given: dict[str, Any]) -> tuple[Scenario, Profile]:
+        """Return the validated scenario and its profile for axis path -> value as given."""
+        data = copy.deepcopy(self.base)
+        for name, value in given.items():
+            *sections, last = name.split(".")
+            node = data
+            for section in sections:
+                node = node[section]
+            node[last] = value
+        try:
+            scenario = Scenario.model_validate(data)
+        except ValidationError as exc:
+            at, message = describe_validation_error(exc, data)
+            raise _Invalid(f"{dotted(at)}: {message}" if at else message) from None
+        try:
+            if scenario.profile not in self.profiles:
+                self.profiles[scenario.profile] = load_profile(scenario.profile,
+                                                               base_dir=self.loaded.base_dir)
+            return scenario, self.profiles[scenario.profile].with_overrides(scenario.costs)
+        except NetmodelError as exc:
+            raise _Invalid(str(exc)) from None
+
+    def axis_values(self, name: str, spec: list[Any] | Range) -> list[Any]:
+        """Return the values an axis gives the model: its list, or its range generated."""
+        self._check_path(name)
+        if isinstance(spec, list):
+            if not spec:
+                raise self._error(name, "an axis needs at least one value")
+            return spec
+        low, high = (self._number(name, "range end", end) for end in spec.log or spec.linear)
+        if spec.log is not None:
+            if low <= 0 or high <= 0:
+                raise self._error(name, f"a log range needs ends > 0, got {low:g} and {high:g}")
+            grid = np.geomspace(low, high, spec.num)
+        elif spec.num is not None:
+            grid = np.linspace(low, high, spec.num)
+        else:
+            step = spec.step
+            if isinstance(step, str):
+                step = self._number(name, "step", step)
+            if isinstance(step, bool) or not isinstance(step, (int, float)) or not step > 0:
+                raise self._error(name, f"step must be a number > 0, got {spec.step!r}")
+            grid = self._steps(name, low, high, step)
+        if isinstance(low, int) and isinstance(high, int):
+            return list(dict.fromkeys(int(round(v)) for v in grid))
+        values = [float(f"{v:.12g}") for v in grid]
+        at = name.split(".")
+        if at[0] == "costs":  # a profile value needs its unit; give the SI one
+            return [f"{v!r}{BASE_UNIT[PARAMETERS[at[1]]]}" for v in values]
+        return values
+
+    def _steps(self, name: str, low: float, high: float, step: float) -> list[float]:
+        """low, low +- step, ... up to high (included when it is on the grid within 1e-9)."""
+        count = abs(high - low) / step
+        on_grid = abs(count - round(count)) <= 1e-9 * max(1.0, count)
+        steps = round(count) if on_grid else math.floor(count)
+        if steps + 1 > MAX_RANGE_VALUES:
+            raise self._error(name, f"the range gives {steps + 1:,} values, more than "
+                                    f"{MAX_RANGE_VALUES:,}")
+        direction = 1 if high >= low else -1
+        grid = [low + direction * i * step for i in range(steps + 1)]
+        if on_grid:
+            grid[-1] = high
+        return grid
+
+    def _number(self, name: str, what: str, value: Any) -> int | float:
+        """The SI number the field at axis `name` makes of `value` (e.g. '1ms' -> 0.001)."""
+        try:
+            number = _read(*self.build({name: value}), name)
+        except _Invalid as exc:
+            raise self._error(name, f"{what} {value!r}: {exc}") from None
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise self._error(name, f"a range needs a numeric field, {name} takes {number!r}; "
+                                    "give a list of values instead")
+        return number
+
+    def _check_path(self, name: str) -> None:
+        """Refuse an axis that names no field, or one inside another axis."""
+        at = tuple(name.split("."))
+        if at[0] in UNSWEPT:
+            raise self._error(name, f"{at[0]!r} cannot be swept")
+        for i, part in enumerate(at):
+            parent = at[:i]
+            if parent == ("costs",):
+                known, found = list(PARAMETERS), part in PARAMETERS
+            else:
+                known, found = known_keys(field_type(parent)), field_type(at[:i + 1]) is not None
+            if not parent:
+                known = [k for k in known if k not in UNSWEPT]
+            if not found and known is None:
+                raise self._error(name, f"{dotted(parent)} is a value, it has no field {part!r}")
+            if not found:
+                where = dotted(parent) or "the scenario"
+                raise self._error(name, f"unknown field {part!r} in {where} "
+                                        f"(known: {', '.join(known)})")
+        for other in self.axes:
+            inner, outer = sorted((name, other), key=len, reverse=True)
+            if inner.startswith(outer + "."):
+                raise self._error(name, f"axis {inner!r} is inside axis {outer!r}; "
+                                        "sweep one of them")
+        self.axes.append(name)
+
+    def _error(self, name: str, message: str) -> NetmodelError:
+        return NetmodelError(message, file=self.loaded.file,
+                             line=self.loaded.lines.get(("sweep", "axes", name)),
+                             field=f"sweep.axes.{name}")
+
+
+def _dimensions(loaded: LoadedScenario, axes: dict[str, list[Any]],
+                zip_groups: list[list[str]]) -> list[list[tuple[tuple[str, Any], ...]]]:
+    """The factors of the grid product: for each axis (or zip group), its (name, value) choices."""
+    group_of: dict[str, int] = {}
+    for g, group in enumerate(zip_groups):
+        for j, name in enumerate(group):
+            where = {"file": loaded.file, "line": loaded.lines.get(("sweep", "zip", g, j)),
+                     "field": f"sweep.zip[{g}][{j}]"}
+            if name not in axes:
+                raise NetmodelError(f"{name!r} is not an axis (axes: {', '.join(axes)})", **where)
+            if name in group_of:
+                raise NetmodelError(f"axis {name!r} is already in zip group {group_of[name]}",
+                                    **where)
+            group_of[name] = g
+        lengths = {name: len(axes[name]) for name in group}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{name}: {n}" for name, n in lengths.items())
+            raise NetmodelError(f"zipped axes need the same number of values, got {shown}",
+                                file=loaded.file, line=loaded.lines.get(("sweep", "zip", g)),
+                                field=f"sweep.zip[{g}]")
+    dimensions, placed = [], set()
+    for name, values in axes.items():
+        if name not in group_of:
+            dimensions.append([((name, value),) for value in values])
+        elif group_of[name] not in placed:
+            group = zip_groups[group_of[name]]
+            placed.add(group_of[name])
+            dimensions.append([tuple(zip(group, row)) for row in zip(*(axes[n] for n in group))])
+    return dimensions
+
+
+def _read(scenario: Scenario, profile: Profile, name: str) -> Any:
+    """The value at axis path `name` in a validated point: SI numbers, plain data."""
+    at = name.split(".")
+    if at[0] == "costs":
+        return profile[at[1]] if len(at) == 2 else {k: profile[k] for k in scenario.costs}
+    value: Any = scenario
+    for part in at:
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    return value.model_dump() if isinstance(value, BaseModel) else value

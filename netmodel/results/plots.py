@@ -1,0 +1,185 @@
+"""Plots of a sweep summary: latency against each swept axis, one line per kube-proxy mode.
+
+Each figure has two panels, p50 latency (left) and p99 latency (right, with 95%
+error bars when there are replications), for one traffic kind. Swept axes that vary
+independently of the plotted one are held at their first value (the title says
+which); axes zipped with it move along. Figures are drawn with matplotlib's Agg
+renderer through `Figure` directly, never pyplot, so plotting needs no display,
+touches no global backend state and gives the same PNG bytes for the same table.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, get_args
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+from pydantic import BeforeValidator
+
+from netmodel.costs.profile import PARAMETERS
+from netmodel.scenario.schema import KUBE_PROXY_MODES, BitRate, Duration, Rate, Scenario, Size
+from netmodel.units import format_quantity
+
+MODE = "kube_proxy.mode"
+MODE_COLOURS = {"iptables": "#d62728", "ipvs": "#1f77b4", "nftables": "#2ca02c", "ebpf": "#9467bd"}
+"""One fixed colour per kube-proxy mode, the same in every plot."""
+MODE_MARKERS = {"iptables": "o", "ipvs": "s", "nftables": "^", "ebpf": "D"}
+"""One marker per mode too, so that lines that lie on each other stay apart in print."""
+assert tuple(MODE_COLOURS) == tuple(MODE_MARKERS) == KUBE_PROXY_MODES
+
+_FIGSIZE = (10.0, 4.0)
+_DPI = 120
+_LOG_SPAN = 20.0
+"""Use a log x axis when the largest value is more than this many times the smallest."""
+
+_DIMENSION_MARKERS = {next(m for m in alias.__metadata__ if isinstance(m, BeforeValidator)): dim
+                      for alias, dim in ((Duration, "time"), (Size, "size"),
+                                         (BitRate, "bitrate"), (Rate, "rate"))}
+"""The unit-parsing validator of each quantity type in the schema -> its dimension."""
+
+
+def plot_summary(df: pd.DataFrame, axes: list[str], plot_dir: Path,
+                 axis_ranges: dict[str, tuple[float, float]] | None = None) -> list[Path]:
+    """Write the PNGs of a summary table into `plot_dir`; return their paths.
+
+    One `<axis>__<traffic>.png` per swept axis (other than the mode) and traffic
+    kind; with no such axis, one `modes__<traffic>.png` bar chart per traffic kind.
+    `axis_ranges` optionally fixes the x range of an axis, in SI units.
+    """
+    plot_dir = Path(plot_dir)
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    swept = [a for a in axes if a != MODE]
+    paths = []
+    for traffic in df["traffic"].unique():
+        rows = df[df["traffic"] == traffic]
+        if not swept:
+            fig = _mode_bars(rows, traffic)
+            paths.append(_save(fig, plot_dir / f"modes__{_safe(traffic)}.png"))
+        for axis in swept:
+            fig = _axis_lines(rows, axis, swept, traffic, (axis_ranges or {}).get(axis))
+            paths.append(_save(fig, plot_dir / f"{_safe(axis)}__{_safe(traffic)}.png"))
+    return paths
+
+
+def axis_dimension(axis: str) -> str:
+    """Dimension of a scenario field given by dotted path: 'time', 'size', 'bitrate',
+    'rate', or 'count' for plain numbers (and anything that is not a quantity)."""
+    head, _, rest = axis.partition(".")
+    if head == "costs":
+        return PARAMETERS.get(rest, "count")
+    model: Any = Scenario
+    field = None
+    for name in axis.split("."):
+        fields = getattr(model, "model_fields", None) or {}
+        if name not in fields:
+            return "count"
+        field = fields[name]
+        model = field.annotation
+    markers = [*field.metadata,
+               *(m for arg in get_args(field.annotation) for m in getattr(arg, "__metadata__", ()))]
+    return next((_DIMENSION_MARKERS[m] for m in markers
+                 if isinstance(m, BeforeValidator) and m in _DIMENSION_MARKERS), "count")
+
+
+def _axis_lines(rows: pd.DataFrame, axis: str, swept: list[str], traffic: str,
+                x_range: tuple[float, float] | None) -> Figure:
+    held = []
+    for other in (a for a in swept if a != axis):
+        # An axis zipped with this one takes one value per value of it: it moves along.
+        if rows.groupby(axis, dropna=False)[other].nunique(dropna=False).max() > 1:
+            held.append(f"{other} = {_show(other, rows[other])}")
+            rows = rows[_equals(rows[other], rows[other].iloc[0])]
+    numeric = _is_numeric(rows[axis])
+    if numeric:
+        rows = rows.sort_values(axis, kind="stable")
+        scale, unit = _unit(axis_dimension(axis), rows[axis])
+        x = rows[axis] / scale
+    else:
+        categories = list(dict.fromkeys(rows[axis].astype(str)))
+        unit = ""
+        x = rows[axis].astype(str).map(categories.index)
+
+    fig = Figure(figsize=_FIGSIZE, layout="constrained")
+    left, right = fig.subplots(1, 2, sharex=True)
+    with_ci = rows["replications"].max() > 1
+    for mode in (m for m in KUBE_PROXY_MODES if m in set(rows[MODE])):
+        line = rows[MODE] == mode
+        style = dict(marker=MODE_MARKERS[mode], color=MODE_COLOURS[mode], label=mode, capsize=3)
+        left.errorbar(x[line], rows.loc[line, "p50_s"] * 1e3, **style)
+        right.errorbar(x[line], rows.loc[line, "p99_s"] * 1e3,
+                       yerr=rows.loc[line, "p99_s_ci95"] * 1e3 if with_ci else None, **style)
+    left.legend(title="kube-proxy mode", fontsize="small")
+    for ax, label in ((left, "p50 latency (ms)"), (right, "p99 latency (ms)")):
+        _style(ax, label)
+        ax.set_xlabel(f"{axis} ({unit})" if unit else axis)
+        if not numeric:
+            ax.set_xticks(range(len(categories)), categories)
+            continue
+        if len(x) and x.min() > 0 and x.max() > _LOG_SPAN * x.min():
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        if x_range is not None:
+            ax.set_xlim(x_range[0] / scale, x_range[1] / scale)
+    fig.suptitle("; ".join([f"{traffic}: {axis} sweep", *held]))
+    return fig
+
+
+def _mode_bars(rows: pd.DataFrame, traffic: str) -> Figure:
+    modes = [m for m in KUBE_PROXY_MODES if m in set(rows[MODE])]
+    rows = rows.set_index(MODE).loc[modes]
+    colours = [MODE_COLOURS[m] for m in modes]
+    with_ci = rows["replications"].max() > 1
+    fig = Figure(figsize=_FIGSIZE, layout="constrained")
+    left, right = fig.subplots(1, 2, sharex=True)
+    left.bar(modes, rows["p50_s"] * 1e3, color=colours)
+    right.bar(modes, rows["p99_s"] * 1e3, color=colours,
+              yerr=rows["p99_s_ci95"] * 1e3 if with_ci else None, capsize=3)
+    _style(left, "p50 latency (ms)")
+    _style(right, "p99 latency (ms)")
+    fig.suptitle(f"{traffic}: latency by kube-proxy mode")
+    return fig
+
+
+def _style(ax: Axes, ylabel: str) -> None:
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.set_axisbelow(True)
+
+
+def _unit(dimension: str, values: pd.Series) -> tuple[float, str]:
+    """(divisor, unit label) to show SI values of `dimension` on an axis."""
+    if dimension == "time":
+        top = values.abs().max()
+        return (1e-6, "µs") if top < 1e-3 else (1e-3, "ms") if top < 1 else (1.0, "s")
+    return {"size": (1.0, "B"), "bitrate": (1e9, "Gbit/s"),
+            "rate": (1.0, "requests/s")}.get(dimension, (1.0, ""))
+
+
+def _show(axis: str, values: pd.Series) -> str:
+    """The first value of an axis for a title: '10', '25Gbps', '1.5ms', 'vxlan'."""
+    if _is_numeric(values):
+        return format_quantity(float(values.iloc[0]), axis_dimension(axis))
+    return str(values.iloc[0])
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _equals(values: pd.Series, value: Any) -> pd.Series:
+    """values == value, where a missing value equals a missing value."""
+    return values.isna() if pd.isna(value) else values == value
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=_DPI, metadata={"Software": None})
+    return path

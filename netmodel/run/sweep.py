@@ -1,0 +1,250 @@
+"""Resumable sweeps: every point of a scenario's sweep, one file per point, then a summary.
+
+The output folder holds
+
+    manifest.json            scenario digest and number of points (guards resumption)
+    points/00000.parquet     the summary rows of one point, with the point's digest
+    summary.parquet/.csv     all points' rows, sorted by point_id
+    meta.json                what ran: scenario, profile, axes, package versions
+    plots/*.png              see `netmodel.results.plots`
+
+Every file is written atomically (temporary file, fsync, rename), so an interrupted
+sweep leaves only whole point files; running it again skips them. Nothing in the
+output depends on wall-clock time or on the number of worker processes: the same
+input gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+import netmodel
+from netmodel.costs.profile import Profile
+from netmodel.errors import NetmodelError
+from netmodel.scenario.loader import LoadedScenario
+from netmodel.scenario.schema import Scenario
+from netmodel.scenario.sweep import SweepPoint, expand_sweep
+
+Runner = Callable[[Scenario, Profile], list[dict]]
+"""`run_point`'s signature: one point's scenario and profile -> its summary rows."""
+
+MANIFEST = "manifest.json"
+POINTS = "points"
+PLOTS = "plots"
+SUMMARY_PARQUET = "summary.parquet"
+SUMMARY_CSV = "summary.csv"
+META = "meta.json"
+_TMP_GLOB = ".*.tmp"
+_DIGEST_KEY = b"netmodel.point_digest"
+_VERSIONED = ("simpy", "numpy", "pandas", "pyarrow", "pydantic", "matplotlib")
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep; `done` of `total` points have their files on disk."""
+
+    def __init__(self, done: int, total: int):
+        super().__init__(f"{done} of {total} points done")
+        self.done = done
+        self.total = total
+
+
+def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bool = False,
+              force: bool = False, runner: Runner | None = None) -> pd.DataFrame:
+    """Run every sweep point not yet on disk in `out_dir`; return the summary table.
+
+    The table has `point_id`, one column per swept axis (dotted name, SI value) and
+    the runner's columns (times in seconds), one row per point and traffic kind.
+    `jobs` > 1 runs points in that many processes. `force` discards results of a
+    different scenario instead of refusing. Raises `SweepInterrupted` on Ctrl-C.
+    """
+    if runner is None:
+        from netmodel.run.point import run_point as runner
+    out_dir = Path(out_dir)
+    points = sorted(expand_sweep(loaded), key=lambda p: p.point_id)
+    axes = list(loaded.scenario.sweep.axes) if loaded.scenario.sweep else []
+    _prepare(out_dir, loaded.digest, len(points), force)
+
+    digests = {p.point_id: point_digest(p.scenario, p.profile) for p in points}
+    todo = [p for p in points if _stored_digest(_point_file(out_dir, p)) != digests[p.point_id]]
+    done = len(points) - len(todo)
+    if done and not quiet:
+        print(f"resuming: {done} of {len(points)} points already done", file=sys.stderr)
+    try:
+        # Workers start before the progress bar's thread, so they fork a one-thread process.
+        with _executor(todo, runner, jobs) as results, \
+                tqdm(total=len(points), initial=done, desc=loaded.scenario.name, unit="point",
+                     disable=quiet, file=sys.stderr) as bar:
+            for point, rows in results:
+                _write_point(out_dir, point, axes, rows, digests[point.point_id])
+                done += 1
+                bar.update()
+    except KeyboardInterrupt:
+        raise SweepInterrupted(done, len(points)) from None
+
+    summary = pd.concat([pd.read_parquet(_point_file(out_dir, p)) for p in points],
+                        ignore_index=True)
+    table = pa.Table.from_pandas(summary, preserve_index=False)
+    table = table.replace_schema_metadata({**table.schema.metadata,
+                                           b"netmodel.scenario_digest": loaded.digest.encode()})
+    _write_atomic(out_dir / SUMMARY_PARQUET, _parquet_bytes(table))
+    _write_atomic(out_dir / SUMMARY_CSV, summary.to_csv(index=False).encode())
+    _write_atomic(out_dir / META, _json_bytes(_meta(loaded, axes, len(points))))
+
+    from netmodel.results.plots import plot_summary  # matplotlib only once the workers are gone
+    plot_summary(summary, axes, out_dir / PLOTS)
+    return summary
+
+
+def point_digest(scenario: Scenario, profile: Profile) -> str:
+    """sha256 hex of one point: its scenario as canonical JSON plus its profile's digest."""
+    blob = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256((blob + profile.digest()).encode()).hexdigest()
+
+
+def _prepare(out_dir: Path, digest: str, n_points: int, force: bool) -> None:
+    """Check the manifest (refuse another scenario's folder), clear leftovers, write it."""
+    manifest = out_dir / MANIFEST
+    if manifest.exists():
+        try:
+            old = json.loads(manifest.read_text(encoding="utf-8")).get("digest")
+        except (ValueError, AttributeError):
+            old = "unreadable"
+        if old != digest:
+            if not force:
+                raise NetmodelError(f"{out_dir} holds results of a different scenario (digest "
+                                    f"{str(old)[:12]}, this one {digest[:12]}); use another "
+                                    "--out or --force")
+            for name in (POINTS, PLOTS):
+                shutil.rmtree(out_dir / name, ignore_errors=True)
+            for name in (SUMMARY_PARQUET, SUMMARY_CSV, META):
+                (out_dir / name).unlink(missing_ok=True)
+    (out_dir / POINTS).mkdir(parents=True, exist_ok=True)
+    for folder in (out_dir, out_dir / POINTS):
+        for tmp in folder.glob(_TMP_GLOB):
+            tmp.unlink()
+    _write_atomic(manifest, _json_bytes({"digest": digest, "points": n_points}))
+
+
+@contextmanager
+def _executor(todo: list[SweepPoint], runner: Runner,
+              jobs: int) -> Iterator[Iterator[tuple[SweepPoint, list[dict]]]]:
+    """Give an iterator of (point, rows) in finishing order: here, or from a process pool."""
+    if jobs <= 1 or len(todo) <= 1:
+        yield ((p, runner(p.scenario, p.profile)) for p in todo)
+        return
+    # fork starts workers fast and shares the imported modules (Linux; elsewhere it is unsafe).
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    stop = context.Event()
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context,
+                               initializer=_init_worker, initargs=(stop,))
+    try:
+        futures = {pool.submit(_run_in_worker, runner, p.scenario, p.profile): p for p in todo}
+        yield ((futures[f], f.result()) for f in as_completed(futures))
+    except BaseException:
+        stop.set()  # points already queued to a worker return at once
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_stop_event = None
+"""In a worker: the parent's 'stop' Event, set when the sweep is abandoned."""
+
+
+def _init_worker(stop) -> None:
+    """In a worker: Ctrl-C interrupts only a running point (the parent decides the rest)."""
+    global _stop_event
+    _stop_event = stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_in_worker(runner: Runner, scenario: Scenario, profile: Profile) -> list[dict] | None:
+    if _stop_event.is_set():
+        return None
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return runner(scenario, profile)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _point_file(out_dir: Path, point: SweepPoint) -> Path:
+    return out_dir / POINTS / f"{point.point_id:05d}.parquet"
+
+
+def _stored_digest(path: Path) -> str | None:
+    """The point digest recorded in a point file, None if absent or unreadable."""
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException):
+        return None
+    value = meta.get(_DIGEST_KEY)
+    return value.decode() if value is not None else None
+
+
+def _write_point(out_dir: Path, point: SweepPoint, axes: list[str], rows: list[dict],
+                 digest: str) -> None:
+    """Write one point's rows: point_id, the swept axes, then the runner's columns."""
+    records = [{"point_id": point.point_id,
+                **{a: point.values[a] for a in axes if a not in row}, **row} for row in rows]
+    table = pa.Table.from_pandas(pd.DataFrame.from_records(records), preserve_index=False)
+    table = table.replace_schema_metadata({**table.schema.metadata, _DIGEST_KEY: digest.encode()})
+    _write_atomic(_point_file(out_dir, point), _parquet_bytes(table))
+
+
+def _meta(loaded: LoadedScenario, axes: list[str], n_points: int) -> dict[str, Any]:
+    run = loaded.scenario.run
+    versions = {"netmodel": netmodel.__version__, "python": platform.python_version()}
+    versions.update({name: metadata.version(name) for name in _VERSIONED})
+    return {"scenario": loaded.scenario.name, "file": loaded.file,
+            "scenario_digest": loaded.digest, "seed": run.seed,
+            "replications": run.replications,
+            "profile": {"name": loaded.profile.name, "digest": loaded.profile.digest()},
+            "axes": axes, "points": n_points, "versions": versions}
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def _json_bytes(doc: dict) -> bytes:
+    return (json.dumps(doc, sort_keys=True, indent=2) + "\n").encode()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` by `data` so that readers see the old file or the whole new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

@@ -1,0 +1,127 @@
+"""Plots of a sweep summary: which files, what is on them, same bytes every time."""
+
+import itertools
+
+import pandas as pd
+import pytest
+
+from netmodel.results.plots import MODE_COLOURS, _axis_lines, axis_dimension, plot_summary
+
+PNG = b"\x89PNG\r\n\x1a\n"
+KINDS = ("pod-clusterip", "pod-pod-cross-node")
+
+
+def summary(replications=1, **axes):
+    """A summary table over the grid of `axes` (dotted name -> values), both traffic kinds."""
+    axes.setdefault("kube_proxy.mode", ["iptables"])
+    rows = []
+    for point_id, values in enumerate(itertools.product(*axes.values())):
+        point = dict(zip(axes, values))
+        scale = 1.0 + 0.01 * point_id
+        for kind in KINDS:
+            rows.append({"point_id": point_id, **point, "traffic": kind,
+                         "p50_s": 1e-4 * scale, "p99_s": 3e-4 * scale,
+                         "p99_s_ci95": 2e-5 if replications > 1 else float("nan"),
+                         "replications": replications})
+    return pd.DataFrame(rows)
+
+
+def test_one_png_per_swept_axis_and_traffic_kind(tmp_path):
+    df = summary(**{"services.count": [10, 100, 1000], "kube_proxy.mode": ["iptables", "ebpf"]})
+    paths = plot_summary(df, ["services.count", "kube_proxy.mode"], tmp_path / "plots")
+    assert [p.name for p in paths] == ["services.count__pod-clusterip.png",
+                                       "services.count__pod-pod-cross-node.png"]
+    for path in paths:
+        data = path.read_bytes()
+        assert data.startswith(PNG) and len(data) > 5000
+
+
+def test_a_mode_only_sweep_gives_bar_charts(tmp_path):
+    df = summary(**{"kube_proxy.mode": ["iptables", "ipvs", "nftables", "ebpf"]})
+    paths = plot_summary(df, ["kube_proxy.mode"], tmp_path)
+    assert [p.name for p in paths] == ["modes__pod-clusterip.png", "modes__pod-pod-cross-node.png"]
+    assert all(p.read_bytes().startswith(PNG) for p in paths)
+
+
+def test_no_sweep_still_gives_a_bar_chart(tmp_path):
+    paths = plot_summary(summary(replications=3), [], tmp_path)
+    assert [p.name for p in paths] == ["modes__pod-clusterip.png", "modes__pod-pod-cross-node.png"]
+
+
+def test_same_table_same_bytes(tmp_path):
+    df = summary(replications=2, **{"services.count": [10, 1000],
+                                    "kube_proxy.mode": ["iptables", "ebpf"]})
+    first = [p.read_bytes() for p in plot_summary(df, ["services.count"], tmp_path / "a")]
+    second = [p.read_bytes() for p in plot_summary(df, ["services.count"], tmp_path / "b")]
+    assert first == second
+
+
+def test_other_axes_are_held_at_their_first_value():
+    df = summary(**{"services.count": [10, 100, 1000], "cluster.nodes": [10, 50],
+                    "kube_proxy.mode": ["iptables", "ebpf"]})
+    rows = df[df["traffic"] == "pod-clusterip"]
+    fig = _axis_lines(rows, "services.count", ["services.count", "cluster.nodes"],
+                      "pod-clusterip", None)
+    assert fig._suptitle.get_text() == "pod-clusterip: services.count sweep; cluster.nodes = 10"
+    left, right = fig.axes
+    assert [bars.get_label() for bars in left.containers] == ["iptables", "ebpf"]
+    assert [line.get_color() for line in left.get_lines()] == [MODE_COLOURS["iptables"],
+                                                                MODE_COLOURS["ebpf"]]
+    assert [list(line.get_xdata()) for line in left.get_lines()] == [[10, 100, 1000]] * 2
+    assert left.get_xscale() == "log"
+    assert left.get_xlabel() == "services.count"
+    assert left.get_ylabel() == "p50 latency (ms)" and right.get_ylabel() == "p99 latency (ms)"
+    assert left.get_lines()[0].get_ydata()[0] == pytest.approx(0.1)  # 1e-4 s in ms
+
+
+def test_a_zipped_axis_moves_along_instead_of_being_held():
+    df = summary(**{"services.count": [10, 100, 1000]})
+    df["cluster.nodes"] = df["services.count"] // 10  # one value of nodes per value of count
+    fig = _axis_lines(df[df["traffic"] == "pod-clusterip"], "services.count",
+                      ["services.count", "cluster.nodes"], "pod-clusterip", None)
+    assert fig._suptitle.get_text() == "pod-clusterip: services.count sweep"
+    assert len(fig.axes[0].get_lines()[0].get_xdata()) == 3
+
+
+def test_units_on_the_x_axis_and_linear_scale_for_a_narrow_span():
+    df = summary(**{"cluster.nic_speed": [10e9, 25e9, 100e9]}).query("traffic == 'pod-clusterip'")
+    fig = _axis_lines(df, "cluster.nic_speed", ["cluster.nic_speed"], "pod-clusterip", None)
+    assert fig.axes[0].get_xlabel() == "cluster.nic_speed (Gbit/s)"
+    assert list(fig.axes[0].get_lines()[0].get_xdata()) == [10, 25, 100]
+    assert fig.axes[0].get_xscale() == "linear"
+    df = summary(**{"workload.server.service_time": [50e-6, 100e-6, 200e-6]}).query(
+        "traffic == 'pod-clusterip'")
+    fig = _axis_lines(df, "workload.server.service_time", ["workload.server.service_time"],
+                      "pod-clusterip", (0.0, 300e-6))
+    assert fig.axes[0].get_xlabel() == "workload.server.service_time (µs)"
+    assert fig.axes[0].get_xlim() == pytest.approx((0.0, 300.0))
+
+
+def test_a_text_axis_is_categorical(tmp_path):
+    df = summary(**{"cluster.cni_datapath": ["vxlan", "native"], "kube_proxy.mode": ["ipvs"]})
+    fig = _axis_lines(df[df["traffic"] == "pod-clusterip"], "cluster.cni_datapath",
+                      ["cluster.cni_datapath"], "pod-clusterip", None)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["vxlan", "native"]
+    paths = plot_summary(df, ["cluster.cni_datapath", "kube_proxy.mode"], tmp_path)
+    assert paths[0].name == "cluster.cni_datapath__pod-clusterip.png"
+
+
+def test_error_bars_on_p99_only_with_replications():
+    df = summary(replications=5, **{"services.count": [10, 100]})
+    fig = _axis_lines(df, "services.count", ["services.count"], "pod-clusterip", None)
+    left, right = fig.axes
+    assert right.containers[0].has_yerr and not left.containers[0].has_yerr
+    df = summary(replications=1, **{"services.count": [10, 100]})
+    fig = _axis_lines(df, "services.count", ["services.count"], "pod-clusterip", None)
+    assert not fig.axes[1].containers[0].has_yerr
+
+
+@pytest.mark.parametrize("axis, dimension", [
+    ("services.count", "count"), ("cluster.nic_speed", "bitrate"), ("run.duration", "time"),
+    ("workload.server.service_time", "time"), ("workload.rate", "rate"),
+    ("workload.response_size", "size"), ("costs.iptables_rule", "time"),
+    ("costs.vxlan_overhead", "size"), ("kube_proxy.mode", "count"),
+    ("workload.mix.pod-clusterip", "count"),
+])
+def test_axis_dimension_comes_from_the_schema(axis, dimension):
+    assert axis_dimension(axis) == dimension

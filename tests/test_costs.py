@@ -76,8 +76,10 @@ def test_profile_override_needs_known_name_and_unit(profile):
     assert profile.with_overrides({"veth": "4us"})["veth"] == 4e-6
     with pytest.raises(NetmodelError, match="unknown cost parameter"):
         profile.with_overrides({"vethh": "4us"}, file="s.yaml", lines={"vethh": 9})
-    with pytest.raises(NetmodelError, match="give a unit"):
-        profile.with_overrides({"veth": 4})
+    for bare in (4, "4", "1e-6"):
+        with pytest.raises(NetmodelError, match="give a unit"):
+            profile.with_overrides({"veth": bare})
+    assert profile.with_overrides({"veth": 0})["veth"] == 0
     with pytest.raises(NetmodelError, match="unknown time unit"):
         profile.with_overrides({"veth": "4parsecs"})
 

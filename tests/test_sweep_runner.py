@@ -22,7 +22,8 @@ import pytest
 from netmodel.errors import NetmodelError
 from netmodel.paths import TRAFFIC_KINDS
 from netmodel.results.summary import COLUMNS
-from netmodel.run.sweep import SweepInterrupted, point_digest, run_sweep
+from netmodel.run.sweep import SweepInterrupted, run_sweep
+from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.loader import load_scenario
 from netmodel.scenario.sweep import expand_sweep
 
@@ -130,7 +131,7 @@ def test_point_file_records_the_point_digest(tmp_path):
     run_sweep(loaded, out, quiet=True, runner=fake_runner)
     point = expand_sweep(loaded)[2]
     meta = pq.read_schema(out / "points" / f"{point.point_id:05d}.parquet").metadata
-    assert meta[b"netmodel.point_digest"].decode() == point_digest(point.scenario, point.profile)
+    assert meta[b"netmodel.point_digest"].decode() == scenario_digest(point.scenario, point.profile)
 
 
 def test_meta_json_says_what_ran_and_nothing_about_when(tmp_path):

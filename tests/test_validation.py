@@ -91,3 +91,29 @@ def test_validation_nftables_blog_p99_beats_iptables_p01_at_30k(profile):
                            kube_proxy={"mode": mode}, run={"requests": 3000})
         lookups[mode] = simulate(sc, profile, 0).lookup_cpu
     assert np.percentile(lookups["nftables"], 99) < np.percentile(lookups["iptables"], 1)
+
+
+def test_quickstart_shows_iptables_growing_and_the_others_flat():
+    """The shipped quickstart's promise, on fewer requests: iptables p50 grows with the
+    Service count (by over 5% from 10 to 10,000 Services); IPVS, nftables and eBPF stay
+    within 1% of their value at 10 Services."""
+    from pathlib import Path
+
+    from netmodel.run.point import run_point
+    from netmodel.scenario.loader import load_scenario
+    from netmodel.scenario.sweep import expand_sweep
+
+    loaded = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yaml")
+    p50: dict[str, dict[int, float]] = {}
+    for point in expand_sweep(loaded):
+        sc = point.scenario.model_copy(update={"run": point.scenario.run.model_copy(
+            update={"requests": 2000, "replications": 1})})
+        (row,) = run_point(sc, point.profile)
+        p50.setdefault(row["kube_proxy.mode"], {})[sc.services.count] = row["p50_s"]
+    counts = sorted(p50["iptables"])
+    assert counts[0] == 10 and counts[-1] == 10_000
+    ipt = [p50["iptables"][n] for n in counts]
+    assert ipt[-1] > 1.05 * ipt[0] and ipt[-1] == max(ipt)
+    for mode in ("ipvs", "nftables", "ebpf"):
+        flat = [p50[mode][n] / p50[mode][10] for n in counts]
+        assert max(abs(f - 1) for f in flat) < 0.01, (mode, flat)

@@ -129,7 +129,7 @@ def load_profile(ref: str, base_dir: Path | None = None) -> Profile:
 
 def _parse(name: str, raw: Any, *, file: str | None, field: str, line: int | None = None) -> float:
     dimension = PARAMETERS[name]
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw != 0:
+    if _is_bare_number(raw) and float(raw) != 0:
         raise NetmodelError(f"give a unit, e.g. '{raw}{'us' if dimension == 'time' else 'B'}'",
                             file=file, line=line, field=field)
     try:
@@ -139,3 +139,16 @@ def _parse(name: str, raw: Any, *, file: str | None, field: str, line: int | Non
     if value < 0:
         raise NetmodelError("must not be negative", file=file, line=line, field=field)
     return value
+
+
+def _is_bare_number(raw: Any) -> bool:
+    """A number without a unit, written as a YAML number or as text ('3', '1e-6')."""
+    if isinstance(raw, bool):
+        return False
+    if isinstance(raw, (int, float)):
+        return True
+    try:
+        float(str(raw))
+    except ValueError:
+        return False
+    return True

@@ -16,7 +16,6 @@ input gives the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -39,6 +38,7 @@ from tqdm import tqdm
 import netmodel
 from netmodel.costs.profile import Profile
 from netmodel.errors import NetmodelError
+from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.loader import LoadedScenario
 from netmodel.scenario.schema import Scenario
 from netmodel.scenario.sweep import SweepPoint, expand_sweep
@@ -82,7 +82,7 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
     axes = list(loaded.scenario.sweep.axes) if loaded.scenario.sweep else []
     _prepare(out_dir, loaded.digest, len(points), force)
 
-    digests = {p.point_id: point_digest(p.scenario, p.profile) for p in points}
+    digests = {p.point_id: scenario_digest(p.scenario, p.profile) for p in points}
     todo = [p for p in points if _stored_digest(_point_file(out_dir, p)) != digests[p.point_id]]
     done = len(points) - len(todo)
     if done and not quiet:
@@ -111,12 +111,6 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
     from netmodel.results.plots import plot_summary  # matplotlib only once the workers are gone
     plot_summary(summary, axes, out_dir / PLOTS)
     return summary
-
-
-def point_digest(scenario: Scenario, profile: Profile) -> str:
-    """sha256 hex of one point: its scenario as canonical JSON plus its profile's digest."""
-    blob = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256((blob + profile.digest()).encode()).hexdigest()
 
 
 def _prepare(out_dir: Path, digest: str, n_points: int, force: bool) -> None:

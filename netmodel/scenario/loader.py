@@ -8,8 +8,6 @@ is wrong comes out as a `NetmodelError` that points at ``file:line: field``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import types
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -21,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from netmodel.costs.profile import Profile, load_profile
 from netmodel.errors import NetmodelError
+from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.schema import Scenario
 
 Location = tuple[Any, ...]
@@ -48,7 +47,7 @@ class LoadedScenario:
     profile: Profile
     """The scenario's cost profile with its `costs:` overrides applied."""
     digest: str
-    """sha256 hex of the validated scenario and the profile's values."""
+    """`scenario_digest` of the validated scenario and its profile."""
 
 
 def load_scenario(path: str | Path) -> LoadedScenario:
@@ -75,10 +74,8 @@ def parse_scenario(text: str, file: str, base_dir: Path) -> LoadedScenario:
         raise NetmodelError(message, file=file, line=_line_of(at, lines),
                             field=dotted(at) or None) from None
     profile = scenario_profile(scenario, base_dir, file=file, lines=lines)
-    blob = json.dumps([scenario.model_dump(mode="json"), profile.digest()],
-                      sort_keys=True, separators=(",", ":"))
     return LoadedScenario(None, file, base_dir, raw, lines, scenario, profile,
-                          hashlib.sha256(blob.encode()).hexdigest())
+                          scenario_digest(scenario, profile))
 
 
 def scenario_profile(scenario: Scenario, base_dir: Path, *, file: str | None = None,

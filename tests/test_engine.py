@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from netmodel.costs.model import CostModel
+from netmodel.costs.model import zero_load_seconds
 from netmodel.paths import TRAFFIC_KINDS
 from netmodel.results.summary import COLUMNS
 from netmodel.run.point import run_point
@@ -15,25 +15,34 @@ from tests.conftest import make_scenario
 QUIET = {"rate": 5, "server": {"service_time": "50us", "service_time_distribution": "constant"}}
 
 
+class RecordingEngine(Engine):
+    """The engine, remembering where each connection went."""
+
+    def _place(self, kind, s, u):
+        conn = super()._place(kind, s, u)
+        self.placed = getattr(self, "placed", []) + [conn]
+        return conn
+
+
+EXTERNAL = {"services": {"count": 50, "endpoints_per_service": 3, "type": "LoadBalancer"},
+            "external": {"load_balancer": {"provider": "metallb", "metallb_mode": "bgp"}}}
+
+
 @pytest.mark.parametrize("kind", TRAFFIC_KINDS)
 @pytest.mark.parametrize("datapath", ["vxlan", "native"])
 def test_lone_requests_see_exactly_the_zero_load_path(profile, kind, datapath):
-    sc = make_scenario(cluster={"nodes": 4, "cni_datapath": datapath},
-                       services={"count": 50, "endpoints_per_service": 3},
+    sc = make_scenario(cluster={"nodes": 4, "cni_datapath": datapath}, **EXTERNAL,
                        workload={**QUIET, "mix": {kind: 1}}, run={"requests": 200})
-    res = simulate(sc, profile, 0)
-    m = CostModel(profile, sc)
-    w = sc.workload
-    for i in range(len(res.status)):
-        assert res.status[i] == COMPLETED
-        same = not res.cross_node[i]
-        connect = m.connect_plan(same, via_cluster_ip=kind == "pod-clusterip")
-        expected = sum(m.zero_load_seconds(p) for p in (
-            connect, m.message_plan(0, same), m.message_plan(w.request_size, same),
-            m.message_plan(w.response_size, same)))
-        expected += 50e-6 + res.lookup_cpu[i]
+    eng = RecordingEngine(sc, profile, 0)
+    res = eng.run()
+    assert (res.status == COMPLETED).all()
+    for i, conn in enumerate(eng.placed):
+        connect, request = eng._route_plans(conn)
+        expected = zero_load_seconds(connect, conn.lookup) + zero_load_seconds(request, {"app": 50e-6})
         assert res.end[i] - res.start[i] == pytest.approx(expected, rel=1e-9)
-    assert res.cross_node.all() == (kind == "pod-pod-cross-node")
+        assert res.lookup_cpu[i] == sum(conn.lookup.values())
+    assert res.cross_node.all() == (kind in ("pod-pod-cross-node", "kubectl-proxy",
+                                             "kubectl-port-forward"))
     assert (~res.cross_node).all() == (kind == "pod-pod-same-node")
 
 
@@ -115,9 +124,9 @@ def test_iptables_lookup_cpu_matches_the_expected_walk(profile):
 def test_ipvs_round_robin_cycles_per_node_and_service(profile):
     sc = make_scenario(kube_proxy={"mode": "ipvs"}, services={"count": 1, "endpoints_per_service": 4})
     eng = Engine(sc, profile, 0)
-    picks = [eng._pick_endpoint(0, 0, drawn=2) for _ in range(6)]
+    picks = [eng._pick_endpoint(0, 0, drawn=2, endpoints=4) for _ in range(6)]
     assert picks == [2, 3, 0, 1, 2, 3]
-    assert eng._pick_endpoint(1, 0, drawn=0) == 0  # another node has its own rotation
+    assert eng._pick_endpoint(1, 0, drawn=0, endpoints=4) == 0  # each node has its own rotation
 
 
 def test_timeout_applies_to_requests_left_in_flight(profile):

@@ -21,7 +21,7 @@ import pytest
 
 from netmodel.errors import NetmodelError
 from netmodel.paths import TRAFFIC_KINDS
-from netmodel.results.summary import COLUMNS
+from netmodel.results.summary import COLUMNS, DROP_COLUMNS
 from netmodel.run.sweep import SweepInterrupted, run_sweep
 from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.loader import load_scenario
@@ -53,13 +53,13 @@ def fake_runner(scenario, profile):
         p50 = 1e-4 * math.log(scenario.services.count) + _MODE_OFFSET[scenario.kube_proxy.mode]
         n = scenario.run.requests
         row = {"kube_proxy.mode": scenario.kube_proxy.mode, "traffic": kind, "requests": n,
-               "completed": n, "dropped": 0, "dropped_no_endpoints": 0,
-               "dropped_server_queue_full": 0, "dropped_timeout": 0, "in_flight": 0,
+               "completed": n, "dropped": 0, **dict.fromkeys(DROP_COLUMNS, 0), "in_flight": 0,
                "measured": n, "p50_s": p50, "p90_s": 2 * p50, "p99_s": 3 * p50,
                "p999_s": 4 * p50, "mean_s": 1.1 * p50, "mean_s_ci95": math.nan,
                "p99_s_ci95": math.nan, "throughput_rps": 1000.0 / 3,
                "rule_lookup_cpu_s_per_request": p50 / 7, "softirq_cpu_s_per_request": p50 / 3,
                "cross_node_share": 0.5 if kind == "pod-clusterip" else 1.0,
+               "endpoint_load_skew": 1.0,
                "replications": scenario.run.replications}
         assert tuple(row) == COLUMNS
         rows.append(row)

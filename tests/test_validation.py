@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from netmodel.costs.model import CostModel
+from netmodel.paths import Placement, route
 from netmodel.run.point import run_point
 from netmodel.sim.engine import simulate
 from tests.conftest import make_scenario
@@ -53,17 +54,10 @@ def test_validation_tigera_ipvs_client_node_cpu_per_connection(profile):
     costs come from an older CPU)."""
     sc = make_scenario(cluster={"cni_datapath": "native", "nodes": 2},
                        kube_proxy={"mode": "ipvs"})
-    m = CostModel(profile, sc)
-    w = sc.workload
-
-    def cpu(plan, side):
-        return sum(s.seconds for s in plan if s.kind == "cpu" and s.side == side)
-
-    client = (cpu(m.connect_plan(False, via_cluster_ip=True), "src")
-              + m.rule_lookup_seconds(np.array([1]), np.array([0]))[0]
-              + cpu(m.message_plan(0, False), "dst")  # SYN-ACK received
-              + cpu(m.message_plan(w.request_size, False), "src")
-              + cpu(m.message_plan(w.response_size, False), "dst"))
+    connect, request = CostModel(profile, sc).route_plans(
+        route("pod-clusterip", Placement(same_node=False), "native"))
+    lookup = profile["ipvs_lookup"]
+    client = lookup + sum(s.seconds for s in connect + request if s.kind == "cpu" and s.at == "client")
     assert client == pytest.approx(80e-6, rel=0.30)
 
 

@@ -33,3 +33,16 @@ def iptables_rules_walked(rank: np.ndarray | int, endpoint_index: np.ndarray | i
     """Rules walked by a NEW connection to the Service at 1-based `rank` in KUBE-SERVICES
     that picks endpoint `endpoint_index` (0-based) of its KUBE-SVC chain."""
     return rank + endpoint_index + 1 + FIXED_RULES_WALKED
+
+
+NODEPORT_FIXED_RULES_WALKED = 10
+"""PREROUTING jump, 2 KUBE-EXT rules (masquerade mark, jump), KUBE-SVC masquerade check,
+2 KUBE-SEP rules, POSTROUTING jump and 3 KUBE-POSTROUTING rules (mark test, mark xor,
+MASQUERADE) — the Local policy's KUBE-SVL chain is taken to be the same length."""
+
+
+def iptables_nodeport_rules_walked(rules_in_kube_services: int, nodeport_rank, endpoint_index):
+    """Rules walked by a NEW connection to a NodePort: the whole KUBE-SERVICES chain (its
+    last rule jumps to KUBE-NODEPORTS), `nodeport_rank` rules there, then the endpoint's
+    statistic rules and the fixed rules."""
+    return rules_in_kube_services + nodeport_rank + endpoint_index + 1 + NODEPORT_FIXED_RULES_WALKED

@@ -1,21 +1,23 @@
 """Per-hop times for one scenario point: pure functions of (profile, scenario).
 
-The engine asks for *plans*: the ordered steps of one message or connection set-up,
-already merged so that consecutive CPU work on the same node is one hold of that
-node's softirq cores. All times in seconds, sizes in bytes.
+The engine asks for *plans*: the steps of a route's legs, already merged so that
+consecutive CPU work of one role's node is one hold of that node's softirq cores.
+A step's cost is fixed by the profile, plus named per-connection parts the engine
+adds at run time (`variable`: the Service proxy's rule lookups, the app time). All
+times in seconds, sizes in bytes.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Literal, Mapping
 
 import numpy as np
 
-from netmodel.cluster.rules import iptables_rules_walked
+from netmodel.cluster.rules import iptables_nodeport_rules_walked, iptables_rules_walked
 from netmodel.costs.profile import Profile
-from netmodel.paths import Hop, accept_path, connect_path, message_path
+from netmodel.paths import EXTERNAL_CLIENT, Hop, Leg, Route
 from netmodel.scenario.schema import Scenario
 
 _PER_SEGMENT_CPU = {
@@ -25,25 +27,49 @@ _PER_SEGMENT_CPU = {
 }
 """Path component -> profile parameter charged once per offload segment."""
 
+_PER_MESSAGE = {
+    "wakeup": "rx_wakeup", "connection-setup": "connection_setup", "snat": "snat_setup",
+    "cloud-lb-latency": "cloud_lb_latency", "cloud-lb": "cloud_lb_per_message",
+    "tls-handshake": "tls_handshake", "ingress-proxy": "ingress_request",
+    "apiserver-proxy": "apiserver_proxy", "apiserver-stream": "port_forward_stream",
+    "kubelet-stream": "kubelet_stream",
+}
+"""Path component -> profile parameter charged once per message or connection."""
+
+VARIABLE = ("rule-lookup", "nodeport-lookup", "app")
+"""Components whose cost differs per connection or request; the engine supplies them."""
+
+WORK_STATIONS = {
+    "app": "app", "cloud-lb": "lb", "tls-handshake": "ingress", "ingress-proxy": "ingress",
+    "apiserver-proxy": "apiserver", "apiserver-stream": "port-forward-stream",
+    "kubelet-stream": "kubelet",
+}
+"""Work component -> the station that does it (resolved per connection by the engine)."""
+
 _LOOKUP = {"ipvs": "ipvs_lookup", "nftables": "nftables_lookup", "ebpf": "ebpf_lookup"}
+_PAYLOAD = {"empty": lambda w: 0.0, "request": lambda w: w.request_size,
+            "response": lambda w: w.response_size}
 
 
 @dataclass(frozen=True)
 class Step:
-    """One scheduled step: CPU on a node's softirq cores, the wire, or a pure delay.
+    """One scheduled step of a plan.
 
-    kind 'cpu': `seconds` of softirq CPU on the `side` node.
-    kind 'wire': serialization `seconds` at line rate on the sender's NIC and the
-    receiver's switch port; the receiver starts after `first_packet` seconds plus
-    `delay` (link latency), so a multi-packet message is pipelined.
-    kind 'delay': `seconds` that queue nowhere.
+    kind 'cpu': `seconds` (+ `variable` parts) on the softirq cores of role `at`'s node.
+    kind 'wire': serialization `seconds` at line rate on `at`'s NIC and `to`'s port; the
+    receiver starts `first_packet` + `delay` (link latency) after the sender, so long
+    messages pipeline. kind 'delay': `seconds` that queue nowhere. kind 'work': `seconds`
+    (+ `variable`) at the work station `station` (a Pod's workers, the LB, ...).
     """
 
-    kind: Literal["cpu", "wire", "delay"]
-    side: Literal["src", "dst"] = "src"
+    kind: Literal["cpu", "wire", "delay", "work"]
+    at: str = "client"
     seconds: float = 0.0
+    to: str | None = None
     first_packet: float = 0.0
     delay: float = 0.0
+    variable: tuple[str, ...] = ()
+    station: str | None = None
 
 
 class CostModel:
@@ -54,90 +80,120 @@ class CostModel:
         self.scenario = scenario
         self.mode = scenario.kube_proxy.mode
 
-    def mss(self, same_node: bool) -> float:
-        """TCP payload bytes per packet: Pod MTU less IP/TCP headers (Pod MTU shrinks by
-        the VXLAN overhead when the CNI encapsulates)."""
+    # -- packets ---------------------------------------------------------------------
+    def mss(self) -> float:
+        """TCP payload bytes per packet: Pod MTU less IP/TCP headers (the Pod MTU shrinks
+        by the VXLAN overhead when the CNI encapsulates)."""
         p, c = self.profile, self.scenario.cluster
         pod_mtu = c.mtu - (p["vxlan_overhead"] if c.cni_datapath == "vxlan" else 0.0)
         return pod_mtu - p["ip_tcp_header"]
 
-    def packets(self, payload: float, same_node: bool) -> int:
+    def packets(self, payload: float) -> int:
         """Packets on the wire for `payload` bytes (at least one: a SYN or bare ACK)."""
-        return max(1, math.ceil(payload / self.mss(same_node)))
+        return max(1, math.ceil(payload / self.mss()))
 
-    def cpu_segments(self, payload: float, same_node: bool) -> int:
+    def cpu_segments(self, payload: float) -> int:
         """Units of per-packet CPU work: offload segments with GSO/GRO, else packets."""
         if self.scenario.cluster.offloads:
             return max(1, math.ceil(payload / self.profile["gso_max_size"]))
-        return self.packets(payload, same_node)
+        return self.packets(payload)
 
-    def wire_bytes(self, payload: float) -> float:
-        """Bytes a cross-node message puts on the wire, headers and framing included."""
-        p, c = self.profile, self.scenario.cluster
-        per_packet = p["ip_tcp_header"] + p["ethernet_framing"] + (
-            p["vxlan_overhead"] if c.cni_datapath == "vxlan" else 0.0)
-        return payload + self.packets(payload, same_node=False) * per_packet
-
-    def hop_seconds(self, hop: Hop, payload: float, same_node: bool) -> float:
-        """Cost of one hop for a message of `payload` bytes (CPU or delay seconds)."""
+    def wire_bytes(self, payload: float, encapsulated: bool) -> float:
+        """Bytes a message puts on a link, headers, framing and VXLAN (if any) included."""
         p = self.profile
+        per_packet = p["ip_tcp_header"] + p["ethernet_framing"] + (
+            p["vxlan_overhead"] if encapsulated else 0.0)
+        return payload + self.packets(payload) * per_packet
+
+    # -- hops and plans --------------------------------------------------------------
+    def hop_seconds(self, hop: Hop, payload: float) -> float:
+        """Fixed cost of one non-wire hop for a message of `payload` bytes (CPU, work or
+        delay seconds); the per-connection parts (`VARIABLE`) are 0 here."""
         if hop.component in _PER_SEGMENT_CPU:
-            return self.cpu_segments(payload, same_node) * p[_PER_SEGMENT_CPU[hop.component]]
-        if hop.component == "wakeup":
-            return p["rx_wakeup"]
-        if hop.component == "connection-setup":
-            return p["connection_setup"]
-        if hop.component == "rule-lookup":
-            return 0.0  # per connection: see rule_lookup_seconds
+            return self.cpu_segments(payload) * self.profile[_PER_SEGMENT_CPU[hop.component]]
+        if hop.component in _PER_MESSAGE:
+            return self.profile[_PER_MESSAGE[hop.component]]
+        if hop.component == "internet":
+            return self.scenario.external.client_latency
+        if hop.component in VARIABLE:
+            return 0.0
         raise KeyError(f"no cost for path component {hop.component!r}")
 
-    def message_plan(self, payload: float, same_node: bool, wakeup: bool = True) -> tuple[Step, ...]:
-        """Steps of one message between Pods; without `wakeup` (a SYN) no reader is woken."""
-        hops = [h for h in message_path(same_node, self.scenario.cluster.cni_datapath)
-                if wakeup or h.component != "wakeup"]
-        return self._plan(hops, payload, same_node)
-
-    def connect_plan(self, same_node: bool, via_cluster_ip: bool) -> tuple[Step, ...]:
-        """Steps of a connection's set-up up to the server: client CPU, SYN, server accept
-        CPU. The SYN-ACK back is an empty `message_plan`.
-
-        The rule lookup is per connection (it depends on the Service and endpoint), so
-        the engine adds `rule_lookup_seconds` to the first CPU step itself.
-        """
-        syn = [h for h in message_path(same_node, self.scenario.cluster.cni_datapath)
-               if h.component != "wakeup"]
-        return self._plan(list(connect_path(via_cluster_ip)) + syn + list(accept_path()), 0.0,
-                          same_node)
-
-    def rule_lookup_seconds(self, rank: np.ndarray, endpoint_index: np.ndarray) -> np.ndarray:
-        """CPU seconds the Service proxy spends on a NEW connection's first packet."""
-        if self.mode == "iptables":
-            walked = iptables_rules_walked(rank, endpoint_index)
-            return walked * self.profile["iptables_rule"]
-        return np.full(np.shape(rank), self.profile[_LOOKUP[self.mode]], dtype=float)
-
-    def _plan(self, hops: list[Hop], payload: float, same_node: bool) -> tuple[Step, ...]:
+    def plan(self, legs: tuple[Leg, ...]) -> tuple[Step, ...]:
+        """Steps of `legs`, consecutive CPU of one role merged into one hold."""
         steps: list[Step] = []
-        for hop in hops:
-            if hop.station == "nic":
-                steps.append(self._wire_step(payload))
-                continue
-            seconds = self.hop_seconds(hop, payload, same_node)
-            kind = "cpu" if hop.station == "softirq" else "delay"
-            side = "src" if same_node else hop.side  # one node: one softirq pass
-            last = steps[-1] if steps else None
-            if last is not None and last.kind == kind and (kind == "delay" or last.side == side):
-                steps[-1] = Step(kind, last.side, last.seconds + seconds)
-            else:
-                steps.append(Step(kind, side, seconds))
+        for leg in legs:
+            payload = _PAYLOAD[leg.payload](self.scenario.workload)
+            encapsulated = False
+            for hop in leg.hops:
+                if hop.component == "vxlan-encap":
+                    encapsulated = True
+                if hop.station == "nic":
+                    steps.append(self._wire_step(hop, payload, encapsulated))
+                    encapsulated = False
+                    continue
+                seconds = self.hop_seconds(hop, payload)
+                variable = (hop.component,) if hop.component in VARIABLE else ()
+                if hop.station == "work":
+                    steps.append(Step("work", hop.at, seconds, variable=variable,
+                                      station=WORK_STATIONS[hop.component]))
+                    continue
+                kind = "cpu" if hop.station == "softirq" else "delay"
+                last = steps[-1] if steps else None
+                if last is not None and last.kind == kind and (kind == "delay" or last.at == hop.at):
+                    steps[-1] = replace(last, seconds=last.seconds + seconds,
+                                        variable=last.variable + variable)
+                else:
+                    steps.append(Step(kind, hop.at, seconds, variable=variable))
         return tuple(steps)
 
-    def _wire_step(self, payload: float) -> Step:
-        p, c = self.profile, self.scenario.cluster
-        total = self.wire_bytes(payload) * 8 / c.nic_speed
-        packets = self.packets(payload, same_node=False)
-        return Step("wire", "src", total, first_packet=total / packets, delay=p["link_latency"])
+    def route_plans(self, route: Route) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
+        """(connection set-up steps, per-request steps) of a route."""
+        return self.plan(route.connect), self.plan(route.request)
 
-    def zero_load_seconds(self, plan: tuple[Step, ...]) -> float:
-        """Time through `plan` with no queueing: what a lone request would see."""
-        return sum(s.seconds + (s.first_packet + s.delay if s.kind == "wire" else 0.0) for s in plan)
+    def _wire_step(self, hop: Hop, payload: float, encapsulated: bool) -> Step:
+        c = self.scenario.cluster
+        total = self.wire_bytes(payload, encapsulated) * 8 / c.nic_speed
+        internal = EXTERNAL_CLIENT not in (hop.at, hop.to)
+        return Step("wire", hop.at, total, to=hop.to, first_packet=total / self.packets(payload),
+                    delay=self.profile["link_latency"] if internal else 0.0)
+
+    # -- the Service proxy -------------------------------------------------------------
+    def rule_lookup_seconds(self, rank, endpoint_index):
+        """CPU seconds the Service proxy spends on a NEW ClusterIP connection's first packet
+        (a float for scalar arguments, an array for arrays)."""
+        if self.mode == "iptables":
+            return iptables_rules_walked(rank, endpoint_index) * self.profile["iptables_rule"]
+        return self._flat(rank)
+
+    def nodeport_lookup_seconds(self, rules_in_kube_services: int, nodeport_rank, endpoint_index):
+        """CPU seconds for a NEW connection to a NodePort: iptables walks all of
+        KUBE-SERVICES before KUBE-NODEPORTS; the other modes look up in O(1)."""
+        if self.mode == "iptables":
+            walked = iptables_nodeport_rules_walked(rules_in_kube_services, nodeport_rank,
+                                                    endpoint_index)
+            return walked * self.profile["iptables_rule"]
+        return self._flat(nodeport_rank)
+
+    def _flat(self, like):
+        """The flat lookup cost of IPVS, nftables or eBPF, shaped like `like`."""
+        cost = self.profile[_LOOKUP[self.mode]]
+        return cost if np.ndim(like) == 0 else np.full(np.shape(like), cost)
+
+
+def zero_load_seconds(plan: tuple[Step, ...], variable: Mapping[str, float] | None = None,
+                      outside: frozenset[str] = frozenset({EXTERNAL_CLIENT})) -> float:
+    """Time through `plan` with no queueing, the `variable` parts given; CPU of roles in
+    `outside` (an external client) is not the cluster's and takes no time."""
+    variable = variable or {}
+    total = 0.0
+    for s in plan:
+        extra = sum(variable.get(v, 0.0) for v in s.variable)
+        if s.kind == "wire":
+            total += s.first_packet + s.delay + s.seconds if s.at not in outside and s.to not in outside \
+                else s.seconds
+        elif s.kind == "cpu" and s.at in outside:
+            continue
+        else:
+            total += s.seconds + extra
+    return total

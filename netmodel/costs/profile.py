@@ -39,6 +39,14 @@ PARAMETERS: dict[str, str] = {
     "ethernet_framing": "size",
     "vxlan_overhead": "size",
     "gso_max_size": "size",
+    "snat_setup": "time",
+    "cloud_lb_per_message": "time",
+    "cloud_lb_latency": "time",
+    "tls_handshake": "time",
+    "ingress_request": "time",
+    "apiserver_proxy": "time",
+    "port_forward_stream": "time",
+    "kubelet_stream": "time",
 }
 """Parameter name -> dimension ('time' in seconds, 'size' in bytes)."""
 

@@ -17,14 +17,21 @@ from netmodel.paths import TRAFFIC_KINDS
 from netmodel.scenario.schema import Scenario
 from netmodel.sim.engine import COMPLETED, DROP_REASONS, IN_FLIGHT, ReplicationResult
 
+DROP_COLUMNS = tuple(f"dropped_{r.replace('-', '_')}" for r in DROP_REASONS)
+"""One count column per drop reason."""
+
 COLUMNS = (
-    "kube_proxy.mode", "traffic", "requests", "completed", "dropped",
-    *(f"dropped_{r.replace('-', '_')}" for r in DROP_REASONS),
+    "kube_proxy.mode", "traffic", "requests", "completed", "dropped", *DROP_COLUMNS,
     "in_flight", "measured", "p50_s", "p90_s", "p99_s", "p999_s", "mean_s",
     "mean_s_ci95", "p99_s_ci95", "throughput_rps", "rule_lookup_cpu_s_per_request",
-    "softirq_cpu_s_per_request", "cross_node_share", "replications",
+    "softirq_cpu_s_per_request", "cross_node_share", "endpoint_load_skew", "replications",
 )
-"""Columns of a summary row, in order (times in seconds, CPU in core-seconds)."""
+"""Columns of a summary row, in order (times in seconds, CPU in core-seconds).
+
+`cross_node_share`: requests that crossed between nodes (for NodePort and
+LoadBalancer traffic: the second node hop). `endpoint_load_skew`: requests on the
+busiest endpoint over the mean per endpoint, over all endpoints of the Services
+that were called (1 = even; externalTrafficPolicy Local skews it)."""
 
 _PERCENTILES = {"p50_s": 50.0, "p90_s": 90.0, "p99_s": 99.0, "p999_s": 99.9}
 
@@ -63,7 +70,7 @@ def summarize(scenario: Scenario, results: list[ReplicationResult]) -> list[dict
         row = {"kube_proxy.mode": scenario.kube_proxy.mode, "traffic": kind,
                "requests": counts["requests"], "completed": counts["completed"],
                "dropped": sum(drops.values())}
-        row.update({f"dropped_{r.replace('-', '_')}": n for r, n in drops.items()})
+        row.update(zip(DROP_COLUMNS, drops.values()))
         row.update(in_flight=counts["in_flight"], measured=counts["measured"])
         for name, q in _PERCENTILES.items():
             row[name] = float(np.percentile(lat, q)) if lat.size else math.nan
@@ -74,10 +81,28 @@ def summarize(scenario: Scenario, results: list[ReplicationResult]) -> list[dict
         row["rule_lookup_cpu_s_per_request"] = _mean(np.concatenate(lookup))
         row["softirq_cpu_s_per_request"] = _mean(np.concatenate(cpu))
         row["cross_node_share"] = _mean(np.concatenate(cross).astype(float))
+        row["endpoint_load_skew"] = _skew(results, k)
         row["replications"] = len(results)
         assert tuple(row) == COLUMNS
         rows.append(row)
     return rows
+
+
+def _skew(results: list[ReplicationResult], kind: int) -> float:
+    """Busiest endpoint's requests over the mean per endpoint of the called Services."""
+    skews = []
+    for res in results:
+        served = res.endpoint[(res.kind == kind) & (res.status == COMPLETED)]
+        if not served.size:
+            continue
+        per_endpoint = np.bincount(served, minlength=int(res.endpoint_offsets[-1]))
+        service = np.searchsorted(res.endpoint_offsets, served, side="right") - 1
+        called = np.unique(service)
+        endpoints = np.concatenate([np.arange(res.endpoint_offsets[s], res.endpoint_offsets[s + 1])
+                                    for s in called])
+        load = per_endpoint[endpoints]
+        skews.append(float(load.max() / load.mean()))
+    return float(np.mean(skews)) if skews else math.nan
 
 
 def _mean(values: np.ndarray) -> float:

@@ -1,11 +1,12 @@
-"""The reference engine: in-cluster requests as SimPy processes.
+"""The reference engine: requests as SimPy processes walking their routes.
 
 A *connection* arrives (Poisson or constant), carries `requests_per_connection`
-requests one after another (keep-alive), and each request is: connection set-up if
-it is the connection's first (client CPU with the Service proxy's rule lookup, SYN,
-server accept, SYN-ACK), request bytes, the server Pod's app time, response bytes.
-Every CPU step queues for its node's softirq cores, every cross-node message for the
-sender's NIC and the receiver's switch port, every app step for the Pod's workers.
+requests one after another (keep-alive), and follows the `Route` of its traffic kind
+(`netmodel.paths`): set-up legs once, then per request the request legs, the work of
+the stations on the way (the endpoint's app, a load balancer, an Ingress controller,
+the API server) and the response legs. Every CPU step queues for its node's softirq
+cores, every message on the node network for the sender's NIC and the receiver's
+switch port, every work step for its station's servers.
 
 Nodes and Pods are created lazily when traffic first touches them, so a cluster of
 5,000 nodes and 100,000 endpoints costs only what the sampled requests touch.
@@ -21,18 +22,22 @@ import simpy
 from netmodel.cluster.topology import Topology, build_topology
 from netmodel.costs.model import CostModel, Step
 from netmodel.costs.profile import Profile
-from netmodel.paths import TRAFFIC_KINDS
+from netmodel.paths import EXTERNAL_CLIENT, TRAFFIC_KINDS, Placement, route
+from netmodel.paths.reachability import load_balancer_provider
 from netmodel.scenario.schema import Scenario
 from netmodel.sim.random import streams
 from netmodel.sim.stations import Station
 
 IN_FLIGHT, COMPLETED = 0, 1
-DROP_REASONS = ("no-endpoints", "server-queue-full", "timeout")
-"""Why a request was dropped; status code = 2 + position."""
-NO_ENDPOINTS, SERVER_QUEUE_FULL, TIMEOUT = 2, 3, 4
+DROP_REASONS = ("no-endpoints", "server-queue-full", "timeout", "no-local-endpoint",
+                "apiserver-throttled")
+"""Why a request was dropped; status code = 2 + position. Append only."""
+NO_ENDPOINTS, SERVER_QUEUE_FULL, TIMEOUT, NO_LOCAL_ENDPOINT, APISERVER_THROTTLED = range(2, 7)
 
-_SAME_NODE, _CROSS_NODE, _CLUSTER_IP = (TRAFFIC_KINDS.index(k) for k in
-                                        ("pod-pod-same-node", "pod-pod-cross-node", "pod-clusterip"))
+CONTROL_PLANE = -1
+"""Node index of the control-plane node that runs the API server."""
+
+_KIND = {k: i for i, k in enumerate(TRAFFIC_KINDS)}
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,9 @@ class ReplicationResult:
     `status` is IN_FLIGHT, COMPLETED or a drop code; `start`/`end` in seconds (NaN
     when not reached); `lookup_cpu`/`softirq_cpu` in CPU seconds charged to the
     request (a connection's set-up to its first request); `cross_node` says whether
-    client and server Pods were on different nodes. `kind` indexes TRAFFIC_KINDS.
+    the request crossed the node network between nodes (a second node hop included);
+    `kind` indexes TRAFFIC_KINDS; `endpoint` is the flat index of the endpoint served
+    (-1: none), endpoints of Service s being `endpoint_offsets[s]:endpoint_offsets[s+1]`.
     """
 
     kind: np.ndarray
@@ -52,6 +59,8 @@ class ReplicationResult:
     lookup_cpu: np.ndarray
     softirq_cpu: np.ndarray
     cross_node: np.ndarray
+    endpoint: np.ndarray
+    endpoint_offsets: np.ndarray
     warmup: float
     last_arrival: float
     stopped_at: float
@@ -66,6 +75,20 @@ class _Node:
         self.nic_rx = Station(env, 1, f"node-{index}/nic-rx")
 
 
+@dataclass(frozen=True)
+class _Connection:
+    """Where one connection's roles are: node indices (None: outside the cluster),
+    its work stations, the route's placement and its per-connection costs."""
+
+    kind: str
+    placement: Placement
+    nodes: dict
+    service: int
+    endpoint: int
+    proxy: int
+    lookup: dict
+
+
 class Engine:
     """One replication of one scenario point."""
 
@@ -76,21 +99,19 @@ class Engine:
         self.rng = streams(scenario.run.seed, replication)
         self.topology: Topology = build_topology(scenario, self.rng["placement"],
                                                  self.rng["rule-order"])
+        ext = scenario.external
         self._nodes: dict[int, _Node] = {}
-        self._pods: dict[tuple[int, int], Station] = {}
+        self._pods: dict[int, Station] = {}
+        self._kubelets: dict[int, Station] = {}
         self._ipvs_next: dict[tuple[int, int], int] = {}
-        w = scenario.workload
-        self._plans = {
-            (same, what): plan
-            for same in (True, False)
-            for what, plan in (
-                ("connect-cluster-ip", self.costs.connect_plan(same, via_cluster_ip=True)),
-                ("connect-pod", self.costs.connect_plan(same, via_cluster_ip=False)),
-                ("syn-ack", self.costs.message_plan(0.0, same)),
-                ("request", self.costs.message_plan(w.request_size, same)),
-                ("response", self.costs.message_plan(w.response_size, same)),
-            )
-        }
+        self._plans: dict[tuple[str, Placement], tuple[tuple[Step, ...], tuple[Step, ...]]] = {}
+        self._lb = Station(self.env, ext.load_balancer.instances, "cloud-lb")
+        self._ingress = [Station(self.env, ext.ingress.workers, f"ingress-{r}")
+                         for r in range(ext.ingress.replicas)]
+        self._apiserver = Station(self.env, ext.kubectl.apiserver_cores, "apiserver")
+        self._port_forward = Station(self.env, 1, "port-forward-stream")
+        self._apiserver_inflight = 0
+        self._lb_provider = load_balancer_provider(scenario)
 
     # -- workload -----------------------------------------------------------------
     def _connection_arrivals(self) -> np.ndarray:
@@ -100,13 +121,10 @@ class Engine:
         mean_gap = k / w.rate
         how, amount = run.length
         if how == "requests":
-            n = int(-(-int(amount) // k))
-            gaps = self._gaps(n, mean_gap)
-            return np.cumsum(gaps)
+            return np.cumsum(self._gaps(int(-(-int(amount) // k)), mean_gap))
         times = np.cumsum(self._gaps(int(amount / mean_gap * 1.2) + 16, mean_gap))
         while times[-1] < amount:
-            more = times[-1] + np.cumsum(self._gaps(len(times), mean_gap))
-            times = np.concatenate([times, more])
+            times = np.concatenate([times, times[-1] + np.cumsum(self._gaps(len(times), mean_gap))])
         return times[times < amount]
 
     def _gaps(self, n: int, mean_gap: float) -> np.ndarray:
@@ -128,19 +146,22 @@ class Engine:
         first = np.concatenate([[0], np.cumsum(per_conn)[:-1]]).astype(np.int64)
         n_req = int(per_conn.sum())
 
-        # Draws per connection, from their own streams (common random numbers).
+        # Draws per connection, each from its own stream (common random numbers).
         mix = np.array([w.mix.get(kind, 0.0) for kind in TRAFFIC_KINDS])
         kind = np.searchsorted(np.cumsum(mix) / mix.sum(), rng["traffic-kind"].random(n_conn),
                                side="right").clip(max=len(mix) - 1)
-        client_u = rng["client-node"].random(n_conn)
-        service = topo.pick_services(rng["service"].random(n_conn))
-        endpoint = (rng["endpoint"].random(n_conn) * max(topo.endpoints_per_service, 1)).astype(np.int64)
-        lookup = self.costs.rule_lookup_seconds(topo.kube_services_rank[service], endpoint)
+        draws = {name: rng[name].random(n_conn) for name in
+                 ("client-node", "service", "endpoint", "entry-node", "proxy")}
+        service = np.empty(n_conn, dtype=np.int64)
+        for i, name in enumerate(TRAFFIC_KINDS):
+            mine = kind == i
+            if mine.any():
+                service[mine] = topo.pick_services(draws["service"][mine], self._callable(name))
         app_mean = w.server.service_time
         if w.server.service_time_distribution == "exponential":
-            app = rng["service-time"].standard_exponential(n_req) * app_mean
+            self._app = rng["service-time"].standard_exponential(n_req) * app_mean
         else:
-            app = np.full(n_req, app_mean)
+            self._app = np.full(n_req, app_mean)
 
         self.kind = np.repeat(kind, per_conn).astype(np.int8)
         self.status = np.zeros(n_req, dtype=np.int8)
@@ -149,10 +170,9 @@ class Engine:
         self.lookup_cpu = np.zeros(n_req)
         self.softirq_cpu = np.zeros(n_req)
         self.cross = np.zeros(n_req, dtype=bool)
-        self._app = app
+        self.endpoint = np.full(n_req, -1, dtype=np.int64)
 
-        self.env.process(self._arrivals(arrivals, kind, client_u, service, endpoint, lookup,
-                                        first, per_conn))
+        self.env.process(self._arrivals(arrivals, kind, service, draws, first, per_conn))
         drain = sc.run.drain if sc.run.drain is not None else w.timeout
         stop = float(arrivals[-1]) + drain
         self.env.run(until=stop)
@@ -160,95 +180,231 @@ class Engine:
         late = (self.status == IN_FLIGHT) & started & (stop - self.start > w.timeout)
         self.status[late] = TIMEOUT
         return ReplicationResult(self.kind, self.status, self.start, self.end, self.lookup_cpu,
-                                 self.softirq_cpu, self.cross, sc.run.warmup,
+                                 self.softirq_cpu, self.cross, self.endpoint,
+                                 topo.endpoint_offsets, sc.run.warmup,
                                  float(arrivals[-1]), stop)
 
-    def _arrivals(self, times, kind, client_u, service, endpoint, lookup, first, per_conn):
-        env, topo = self.env, self.topology
-        nodes = topo.nodes
+    def _callable(self, kind: str) -> np.ndarray | None:
+        """Services a kind may call: NodePort needs a node port, LoadBalancer its type."""
+        if kind == "external-nodeport":
+            return self.topology.nodeport_rank > 0
+        if kind == "external-loadbalancer":
+            return self.topology.load_balancer & (self.topology.nodeport_rank > 0)
+        return None
+
+    def _arrivals(self, times, kind, service, draws, first, per_conn):
+        env = self.env
         for c in range(len(times)):
             yield env.timeout(times[c] - env.now)
-            s, kd = int(service[c]), int(kind[c])
             r0, n = int(first[c]), int(per_conn[c])
-            if kd == _CLUSTER_IP:
-                if topo.endpoints_per_service == 0:
-                    self.start[r0:r0 + n] = env.now
-                    self.end[r0:r0 + n] = env.now
-                    self.status[r0:r0 + n] = NO_ENDPOINTS
-                    continue
-                src = int(client_u[c] * nodes)
-                ep = self._pick_endpoint(src, s, int(endpoint[c]))
-                dst = int(topo.endpoint_node[s, ep])
-                cost = float(lookup[c])  # IPVS's round robin does not change its flat cost
-            else:
-                ep = int(endpoint[c])
-                dst = int(topo.endpoint_node[s, ep])
-                if kd == _SAME_NODE:
-                    src = dst
-                else:  # any other node, uniformly
-                    src = (dst + 1 + int(client_u[c] * (nodes - 1))) % nodes
-                cost = 0.0
-            env.process(self._connection(r0, n, src, dst, (s, ep), kd == _CLUSTER_IP, cost))
+            conn = self._place(TRAFFIC_KINDS[kind[c]], int(service[c]),
+                               {name: float(u[c]) for name, u in draws.items()})
+            if isinstance(conn, int):  # dropped before any packet moved
+                self.start[r0:r0 + n] = env.now
+                self.end[r0:r0 + n] = env.now
+                self.status[r0:r0 + n] = conn
+                continue
+            env.process(self._connection(r0, n, conn))
 
-    def _pick_endpoint(self, node: int, service: int, drawn: int) -> int:
+    # -- where a connection goes ----------------------------------------------------
+    def _place(self, kind: str, s: int, u: dict) -> _Connection | int:
+        """Resolve the roles of one connection, or return the drop code if it has none."""
+        topo, nodes = self.topology, self.topology.nodes
+        ep_nodes = topo.endpoint_nodes(s)
+        if len(ep_nodes) == 0:
+            return NO_ENDPOINTS
+        base = int(topo.endpoint_offsets[s])
+        drawn = int(u["endpoint"] * len(ep_nodes))
+        if kind in ("pod-pod-same-node", "pod-pod-cross-node"):
+            dst = int(ep_nodes[drawn])
+            src = dst if kind == "pod-pod-same-node" else (dst + 1 + int(u["client-node"] * (nodes - 1))) % nodes
+            return _Connection(kind, Placement(same_node=src == dst), {"client": src, "server": dst},
+                               s, base + drawn, 0, {})
+        if kind == "pod-clusterip":
+            src = int(u["client-node"] * nodes)
+            if topo.headless[s]:  # DNS answers with Pod IPs: straight to a Pod
+                ep, lookup = drawn, {}
+            else:
+                ep = self._pick_endpoint(src, s, drawn, len(ep_nodes))
+                lookup = {"rule-lookup": float(self.costs.rule_lookup_seconds(
+                    int(topo.kube_services_rank[s]), ep))}
+            dst = int(ep_nodes[ep])
+            return _Connection(kind, Placement(same_node=src == dst), {"client": src, "server": dst},
+                               s, base + ep, 0, lookup)
+        if kind in ("external-nodeport", "external-loadbalancer"):
+            return self._place_external(kind, s, u, ep_nodes, base, drawn)
+        if kind == "external-ingress":
+            return self._place_ingress(s, u, ep_nodes, base, drawn)
+        # kubectl proxy / port-forward: through the API server on the control-plane node
+        return _Connection(kind, Placement(), {EXTERNAL_CLIENT: None, "proxy": CONTROL_PLANE,
+                                               "server": int(ep_nodes[drawn])},
+                           s, base + drawn, 0, {})
+
+    def _place_external(self, kind, s, u, ep_nodes, base, drawn):
+        topo, nodes = self.topology, self.topology.nodes
+        local = bool(topo.local_policy[s])
+        if kind == "external-nodeport":
+            entry = int(u["entry-node"] * nodes)  # the client picks any node's IP
+        else:
+            healthy = np.unique(ep_nodes) if local else np.arange(nodes)
+            if self._lb_provider == "metallb" and self.scenario.external.load_balancer.metallb_mode == "l2":
+                entry = int(healthy[s % len(healthy)])  # one announcing node per Service
+            else:  # cloud LB or BGP ECMP: per connection over healthy nodes
+                entry = int(healthy[int(u["entry-node"] * len(healthy))])
+        if local:
+            here = np.flatnonzero(ep_nodes == entry)
+            if len(here) == 0:
+                return NO_LOCAL_ENDPOINT
+            ep = int(here[int(u["endpoint"] * len(here))])
+            position = int(u["endpoint"] * len(here))
+        else:
+            ep = self._pick_endpoint(entry, s, drawn, len(ep_nodes))
+            position = ep
+        dst = int(ep_nodes[ep])
+        lookup = float(self.costs.nodeport_lookup_seconds(
+            topo.rules_in_kube_services, int(topo.nodeport_rank[s]), position))
+        return _Connection(kind, Placement(entry_is_server=entry == dst, snat=not local),
+                           {EXTERNAL_CLIENT: None, "entry": entry, "server": dst}, s, base + ep, 0,
+                           {"nodeport-lookup": lookup})
+
+    def _place_ingress(self, s, u, ep_nodes, base, drawn):
+        topo, nodes, ing = self.topology, self.topology.nodes, self.scenario.external.ingress
+        if ing.service_type == "LoadBalancer" and self._lb_provider == "metallb" \
+                and self.scenario.external.load_balancer.metallb_mode == "l2":
+            entry = 0  # the announcing node of the controller's Service
+        else:
+            entry = int(u["entry-node"] * nodes)
+        replica = int(u["proxy"] * ing.replicas)
+        proxy = replica * nodes // ing.replicas  # replicas spread evenly over the nodes
+        dst = int(ep_nodes[drawn])
+        # The controller's own Service: one more KUBE-SERVICES rule, taken to sit in the
+        # middle of KUBE-NODEPORTS.
+        middle = (int(topo.nodeport_rank.max()) + 2) // 2
+        lookup = float(self.costs.nodeport_lookup_seconds(
+            topo.rules_in_kube_services + 1, middle, replica))
+        return _Connection("external-ingress",
+                           Placement(entry_is_proxy=entry == proxy, proxy_is_server=proxy == dst, snat=True),
+                           {EXTERNAL_CLIENT: None, "entry": entry, "proxy": proxy, "server": dst},
+                           s, base + drawn, replica, {"nodeport-lookup": lookup})
+
+    def _pick_endpoint(self, node: int, service: int, drawn: int, endpoints: int) -> int:
         """Endpoint index chosen by the node's proxy: IPVS round robin, else the random draw
         (iptables `statistic`, nftables `numgen random`, Cilium's random backend)."""
         if self.scenario.kube_proxy.mode != "ipvs":
             return drawn
         key = (node, service)
         i = self._ipvs_next.get(key, drawn)  # each node's rr starts at a random position
-        self._ipvs_next[key] = (i + 1) % self.topology.endpoints_per_service
+        self._ipvs_next[key] = (i + 1) % endpoints
         return i
 
     # -- one connection -----------------------------------------------------------
-    def _connection(self, r0, n, src, dst, pod_key, via_cluster_ip, lookup):
+    def _connection(self, r0: int, n: int, conn: _Connection):
         env, w = self.env, self.scenario.workload
-        same = src == dst
-        client, server = self._node(src), self._node(dst)
-        pod = self._pods.get(pod_key)
-        if pod is None:
-            pod = self._pods[pod_key] = Station(env, w.server.workers, f"pod-{pod_key}")
-        self.cross[r0:r0 + n] = not same
+        connect, request = self._route_plans(conn)
+        where = {role: (None if i is None else self._node(i)) for role, i in conn.nodes.items()}
+        stations = self._stations(conn)
+        crosses = len({i for i in conn.nodes.values() if i is not None}) > 1
+        self.cross[r0:r0 + n] = crosses
+        self.endpoint[r0:r0 + n] = conn.endpoint
         self.start[r0] = env.now
-        self.lookup_cpu[r0] = lookup
-        setup = self._plans[(same, "connect-cluster-ip" if via_cluster_ip else "connect-pod")]
-        self.softirq_cpu[r0] += yield from self._walk(setup, client, server, extra_cpu=lookup)
-        self.softirq_cpu[r0] += yield from self._walk(self._plans[(same, "syn-ack")], server, client)
-        request, response = self._plans[(same, "request")], self._plans[(same, "response")]
-        queue_limit, timeout = w.server.queue_limit, w.timeout
+        self.lookup_cpu[r0] = sum(conn.lookup.values())
+        if connect:
+            dropped = yield from self._walk(connect, where, stations, conn.lookup, r0)
+            if dropped:
+                self._drop(r0, n, dropped)
+                return
+        timeout = w.timeout
         for r in range(r0, r0 + n):
             if r > r0:
                 self.start[r] = env.now
-            self.softirq_cpu[r] += yield from self._walk(request, client, server)
-            if pod.waiting >= queue_limit:
-                self.status[r] = SERVER_QUEUE_FULL
-                self.end[r] = env.now
-                continue
-            yield from pod.serve(self._app[r])
-            self.softirq_cpu[r] += yield from self._walk(response, server, client)
+            dropped = yield from self._walk(request, where, stations, {"app": self._app[r]}, r)
             self.end[r] = env.now
-            self.status[r] = COMPLETED if env.now - self.start[r] <= timeout else TIMEOUT
-
-    def _walk(self, plan: tuple[Step, ...], src: _Node, dst: _Node, extra_cpu: float = 0.0):
-        """Run the steps of `plan` from `src` to `dst`; return the softirq CPU seconds used.
-        `extra_cpu` is added to the first CPU step (a connection's rule lookup)."""
-        env = self.env
-        cpu = 0.0
-        for step in plan:
-            if step.kind == "cpu":
-                seconds = step.seconds + extra_cpu
-                extra_cpu = 0.0
-                cpu += seconds
-                yield from (src if step.side == "src" else dst).softirq.serve(seconds)
-            elif step.kind == "wire":
-                yield from src.nic_tx.acquire()
-                receive = env.process(self._receive(dst, step))
-                yield env.timeout(step.seconds)
-                src.nic_tx.release()
-                yield receive
+            if dropped:
+                self.status[r] = dropped
             else:
-                yield env.timeout(step.seconds)
-        return cpu
+                self.status[r] = COMPLETED if env.now - self.start[r] <= timeout else TIMEOUT
+
+    def _drop(self, r0: int, n: int, code: int) -> None:
+        """A connection refused during set-up: all its requests fail now."""
+        self.start[r0:r0 + n] = np.where(np.isnan(self.start[r0:r0 + n]), self.env.now,
+                                         self.start[r0:r0 + n])
+        self.end[r0:r0 + n] = self.env.now
+        self.status[r0:r0 + n] = code
+
+    def _route_plans(self, conn: _Connection):
+        key = (conn.kind, conn.placement)
+        plans = self._plans.get(key)
+        if plans is None:
+            ext = self.scenario.external
+            cloud_lb = self._lb_provider == "cloud" and (
+                conn.kind == "external-loadbalancer"
+                or (conn.kind == "external-ingress" and ext.ingress.service_type == "LoadBalancer"))
+            plans = self._plans[key] = self.costs.route_plans(route(
+                conn.kind, conn.placement, self.scenario.cluster.cni_datapath,
+                tls=ext.ingress.tls, cloud_lb=cloud_lb))
+        return plans
+
+    def _stations(self, conn: _Connection) -> dict[str, Station]:
+        pod = self._pods.get(conn.endpoint)
+        if pod is None:
+            pod = self._pods[conn.endpoint] = Station(
+                self.env, self.scenario.workload.server.workers, f"pod-{conn.endpoint}")
+        server = conn.nodes["server"]
+        kubelet = self._kubelets.get(server)
+        if kubelet is None:
+            kubelet = self._kubelets[server] = Station(self.env, 1, f"node-{server}/kubelet")
+        return {"app": pod, "lb": self._lb, "ingress": self._ingress[conn.proxy],
+                "apiserver": self._apiserver, "port-forward-stream": self._port_forward,
+                "kubelet": kubelet}
+
+    def _walk(self, plan: tuple[Step, ...], where: dict, stations: dict, variable: dict, r: int):
+        """Run `plan`; charge softirq CPU to request `r`; return 0, or the drop code of a
+        station that refused the request."""
+        env = self.env
+        queue_limit = self.scenario.workload.server.queue_limit
+        inflight_limit = self.scenario.external.kubectl.max_requests_inflight
+        in_apiserver = False
+        try:
+            for step in plan:
+                kind = step.kind
+                if kind == "cpu":
+                    node = where[step.at]
+                    if node is None:  # an external client's own CPU is not the cluster's
+                        continue
+                    seconds = step.seconds + sum(variable.get(v, 0.0) for v in step.variable)
+                    self.softirq_cpu[r] += seconds
+                    yield from node.softirq.serve(seconds)
+                elif kind == "wire":
+                    src, dst = where[step.at], where[step.to]
+                    if src is None:  # from outside: only the receiving port queues
+                        yield from dst.nic_rx.serve(step.seconds)
+                        continue
+                    yield from src.nic_tx.acquire()
+                    receive = env.process(self._receive(dst, step)) if dst is not None else None
+                    yield env.timeout(step.seconds)
+                    src.nic_tx.release()
+                    if receive is not None:
+                        yield receive
+                elif kind == "delay":
+                    yield env.timeout(step.seconds)
+                else:
+                    station = stations[step.station]
+                    if step.station == "app" and station.waiting >= queue_limit:
+                        return SERVER_QUEUE_FULL
+                    if step.station == "apiserver" and not in_apiserver:
+                        if self._apiserver_inflight >= inflight_limit:
+                            return APISERVER_THROTTLED
+                        self._apiserver_inflight += 1
+                        in_apiserver = True
+                    elif step.station == "apiserver":  # the response leaves the API server
+                        self._apiserver_inflight -= 1
+                        in_apiserver = False
+                    yield from station.serve(
+                        step.seconds + sum(variable.get(v, 0.0) for v in step.variable))
+            return 0
+        finally:
+            if in_apiserver:
+                self._apiserver_inflight -= 1
 
     def _receive(self, dst: _Node, step: Step):
         """The receiving switch port: its first bits arrive one packet and the link

@@ -1,0 +1,50 @@
+"""Why a traffic kind cannot work in a scenario, in words a platform engineer acts on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from netmodel.scenario.schema import Scenario
+
+
+def load_balancer_provider(scenario: "Scenario") -> str:
+    """'cloud', 'metallb' or 'none': what answers for `type: LoadBalancer` Services."""
+    provider = scenario.external.load_balancer.provider
+    if provider == "auto":
+        return "cloud" if scenario.cluster.provider == "cloud" else "none"
+    return provider
+
+
+def service_types(scenario: "Scenario") -> set[str]:
+    """The Service types present (generated Services share one type)."""
+    if scenario.inventory is not None:
+        return {s.type for s in scenario.inventory.services}
+    return {scenario.services.type}
+
+
+def unreachable(scenario: "Scenario", kind: str) -> str | None:
+    """None if `kind` can reach a Pod in `scenario`, else why not and what would fix it."""
+    types = service_types(scenario)
+    pending = ("the Service stays EXTERNAL-IP <pending>: bare metal has no LoadBalancer "
+               "provider; set external.load_balancer.provider: metallb (or cloud on a cloud), "
+               "or use NodePort or an Ingress")
+    if kind == "external-nodeport" and not types & {"NodePort", "LoadBalancer"}:
+        return ("no Service of type NodePort or LoadBalancer (a ClusterIP is reachable only "
+                "inside the cluster); set services.type: NodePort")
+    if kind == "external-loadbalancer":
+        if "LoadBalancer" not in types:
+            return "no Service of type LoadBalancer; set services.type: LoadBalancer"
+        if load_balancer_provider(scenario) == "none":
+            return pending
+        if load_balancer_provider(scenario) == "cloud" and scenario.cluster.provider != "cloud":
+            return ("external.load_balancer.provider is cloud but cluster.provider is bare-metal: "
+                    "no cloud controller creates the load balancer; use metallb")
+    if kind == "external-ingress" and scenario.external.ingress.service_type == "LoadBalancer" \
+            and load_balancer_provider(scenario) == "none":
+        return "the Ingress controller's " + pending.replace("or use NodePort or an Ingress",
+                                                             "or set external.ingress.service_type: NodePort")
+    if kind == "kubectl-proxy" and scenario.workload.protocol != "http":
+        return ("kubectl proxy forwards HTTP only (the API server's services/proxy subresource); "
+                "use kubectl port-forward for a plain TCP protocol")
+    return None

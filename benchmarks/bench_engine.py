@@ -23,7 +23,7 @@ from netmodel.sim.engine import simulate
 
 CASES = {
     "clusterip-iptables-10k-services": {
-        "cluster": {"nodes": 1000}, "services": {"count": 10_000, "endpoints_per_service": 10},
+        "cluster": {"nodes": 1000, "pod_cidr": "10.0.0.0/14"}, "services": {"count": 10_000, "endpoints_per_service": 10},
         "kube_proxy": {"mode": "iptables"}},
     "clusterip-keepalive-100": {
         "cluster": {"nodes": 100}, "services": {"count": 100, "endpoints_per_service": 10},

@@ -3,6 +3,8 @@
     netmodel check SCENARIO
     netmodel run SCENARIO [--point N] [--set PATH=VALUE ...] [--json]
     netmodel sweep SCENARIO [--out DIR] [--jobs N] [--quiet] [--force]
+    netmodel import kubectl DIR -o FILE [--force]
+    netmodel trace SCENARIO --traffic KIND [--service NAME] [--format json]
 
 A mistake in the input is reported as one line, `netmodel: error: file:line: field:
 message`, with exit status 2; Ctrl-C exits with 130.
@@ -14,6 +16,7 @@ import argparse
 import copy
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import yaml
 
 from netmodel import __version__
 from netmodel.errors import NetmodelError
+from netmodel.paths import TRAFFIC_KINDS
 from netmodel.scenario.loader import LoadedScenario, load_scenario, parse_scenario
 from netmodel.scenario.sweep import expand_sweep
 
@@ -52,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netmodel: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `netmodel trace ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,6 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the rows as JSON")
     run.set_defaults(command=_run)
 
+    trace = commands.add_parser("trace", help="print the hop-by-hop path of a traffic kind")
+    trace.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    trace.add_argument("--traffic", required=True, choices=TRAFFIC_KINDS, metavar="KIND",
+                       help="traffic kind: " + ", ".join(TRAFFIC_KINDS))
+    trace.add_argument("--service", metavar="NAME",
+                       help="Service name or namespace/name (default: the most popular)")
+    trace.add_argument("--format", choices=("text", "json"), default="text")
+    trace.set_defaults(command=_trace)
+
     sweep = commands.add_parser("sweep", help="run every sweep point (resumable) and plot")
     sweep.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     sweep.add_argument("--out", type=Path, metavar="DIR",
@@ -85,7 +101,27 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--force", action="store_true",
                        help="replace results of a different scenario in the output folder")
     sweep.set_defaults(command=_sweep)
+    _add_import(commands)
     return parser
+
+
+def _add_import(commands: argparse._SubParsersAction) -> None:
+    """`netmodel import kubectl DIR -o FILE`: a scenario from a real cluster's listings."""
+    sources = commands.add_parser("import", help="write a scenario from a real cluster") \
+        .add_subparsers(title="sources", required=True, metavar="SOURCE")
+    kubectl = sources.add_parser(
+        "kubectl", help="from kubectl JSON: nodes.json, services.json (or svc.json), "
+                        "endpointslices.json, optional pods.json",
+        description="Write a scenario with the cluster's nodes, Services and ready endpoints "
+                    "from the output of 'kubectl get nodes -o json > nodes.json', "
+                    "'kubectl get svc -A -o json > services.json', 'kubectl get endpointslices "
+                    "-A -o json > endpointslices.json' and, optionally, 'kubectl get pods -A "
+                    "-o json > pods.json' in DIR.")
+    kubectl.add_argument("directory", metavar="DIR", help="folder with the kubectl JSON files")
+    kubectl.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                         help="scenario YAML file to write")
+    kubectl.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    kubectl.set_defaults(command=_import_kubectl)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -120,6 +156,32 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trace(args: argparse.Namespace) -> int:
+    from netmodel.paths.trace import trace
+
+    loaded = load_scenario(Path(args.scenario))
+    scenario = loaded.scenario.model_copy(update={"sweep": None})
+    found = trace(scenario, loaded.profile, args.traffic, args.service)
+    if args.format == "json":
+        print(json.dumps(found.as_dict(), indent=2))
+        return 0
+    print(f"{found.traffic} to Service {found.service}, kube-proxy {scenario.kube_proxy.mode}, "
+          f"CNI {scenario.cluster.cni_datapath}")
+    if not found.reachable:
+        print(f"unreachable: {found.reason}")
+        return 0
+    print(f"placement: {found.placement}")
+    rows = [("phase", "layer", "where", "component", "zero-load", "station", "what happens")]
+    rows += [(h.phase, h.layer, h.where, h.component, f"{h.cost_s * 1e6:.2f} µs", h.station, h.action)
+             for h in found.hops]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:6], widths)) + "  " + r[6])
+    print("zero-load total: " + ", ".join(f"{phase} {t * 1e3:.3f} ms"
+                                          for phase, t in found.totals().items()))
+    return 0
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from netmodel.run.sweep import PLOTS, SweepInterrupted, run_sweep
 
@@ -133,6 +195,22 @@ def _sweep(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     n_plots = len(list((out / PLOTS).glob("*.png")))
     print(f"wrote {out}/: summary.parquet, summary.csv, meta.json, {_count(n_plots, 'plot')}")
+    return 0
+
+
+def _import_kubectl(args: argparse.Namespace) -> int:
+    from netmodel.cluster.kubectl import import_kubectl
+
+    out: Path = args.output
+    if out.exists() and not args.force:
+        raise NetmodelError("exists; give --force to replace it", file=str(out))
+    if not out.parent.is_dir():
+        raise NetmodelError(f"folder {out.parent} does not exist", file=str(out))
+    imported = import_kubectl(args.directory)  # validated: it loads as it is
+    out.write_text(imported.text(), encoding="utf-8")
+    print(f"wrote {out}: {imported.summary()}")
+    if imported.skipped:
+        print(f"skipped: {imported.skipped_text()}")
     return 0
 
 

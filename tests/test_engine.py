@@ -112,7 +112,7 @@ def test_cross_node_share_follows_random_placement(profile):
 
 def test_iptables_lookup_cpu_matches_the_expected_walk(profile):
     s, e = 4000, 10
-    sc = make_scenario(cluster={"nodes": 400}, services={"count": s, "endpoints_per_service": e},
+    sc = make_scenario(cluster={"nodes": 400, "pod_cidr": "10.0.0.0/14"}, services={"count": s, "endpoints_per_service": e},
                        run={"requests": 6000})
     (row,) = run_point(sc, profile)
     mean_walk = (s + 2) / 2 + (e + 1) / 2 + 6  # R = s + 1 rules in KUBE-SERVICES
@@ -136,3 +136,31 @@ def test_timeout_applies_to_requests_left_in_flight(profile):
     res = simulate(sc, profile, 0)
     assert set(np.unique(res.status)) <= {COMPLETED, IN_FLIGHT, 2 + DROP_REASONS.index("timeout")}
     assert (res.status == 2 + DROP_REASONS.index("timeout")).sum() >= 9
+
+
+@pytest.mark.parametrize("name,queries", [("short", 1), ("namespaced", 2), ("fqdn", 1), ("external", 4)])
+def test_dns_lookup_follows_the_search_list(profile, name, queries):
+    from netmodel.paths import dns_queries
+
+    assert dns_queries(name, ndots=5, host_search_domains=0) == queries
+    sc = make_scenario(cluster={"nodes": 4}, services={"count": 8},
+                       dns={"enabled": True, "name": name, "cache_hit_ratio": 0.5},
+                       workload=QUIET, run={"requests": 200})
+    eng = RecordingEngine(sc, profile, 0)
+    res = eng.run()
+    upstream = 0
+    for i, conn in enumerate(eng.placed):
+        assert conn.placement.dns_queries == queries
+        upstream += conn.placement.dns_upstream
+        connect, request = eng._route_plans(conn)
+        expected = zero_load_seconds(connect, conn.lookup) + zero_load_seconds(request, {"app": 50e-6})
+        assert res.end[i] - res.start[i] == pytest.approx(expected, rel=1e-9)
+    # only external names miss the cache, about half the time here
+    assert (upstream > 60) == (name == "external") and upstream < 140
+
+
+def test_ndots_decides_whether_the_search_list_is_tried():
+    from netmodel.paths import dns_queries
+
+    assert dns_queries("external", ndots=2, host_search_domains=0) == 1  # 2 dots >= ndots
+    assert dns_queries("external", ndots=5, host_search_domains=2) == 6

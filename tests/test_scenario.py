@@ -119,13 +119,17 @@ def test_unknown_key_names_line_and_known_keys(tmp_path):
           nodes: 3
           nodez: 4
         """) == ("s.yaml:4: cluster.nodez: unknown field 'nodez' (known: nodes, pods_per_node, "
-                 "nic_speed, mtu, cni_datapath, offloads, softirq_cores)")
+                 "nic_speed, mtu, cni_datapath, offloads, softirq_cores, provider, "
+                 "node_network, pod_cidr, node_cidr_mask, service_cidr)")
 
 
 def test_unknown_top_level_section(tmp_path):
+    # the sections in schema order (name, description, profile, costs, cluster, ...)
+    sections = ", ".join(Scenario.model_fields)
+    assert sections.startswith("name, description, profile, costs, cluster, services, ")
+    assert sections.endswith(", inventory, sweep")
     assert error_of(tmp_path, "name: x\nkubeproxy:\n  mode: ipvs\n") == (
-        "s.yaml:2: kubeproxy: unknown field 'kubeproxy' (known: name, description, profile, costs, "
-        "cluster, services, kube_proxy, workload, run, sweep)")
+        f"s.yaml:2: kubeproxy: unknown field 'kubeproxy' (known: {sections})")
 
 
 def test_constraint_error(tmp_path):
@@ -151,7 +155,8 @@ def test_literal_error_lists_the_choices(tmp_path):
 def test_unknown_traffic_kind_points_at_the_key(tmp_path):
     assert error_of(tmp_path, "name: x\nworkload:\n  mix:\n    pod-clusterip: 1\n    pod-nodeport: 1\n") == (
         "s.yaml:5: workload.mix.pod-nodeport: expected one of 'pod-pod-same-node', "
-        "'pod-pod-cross-node' or 'pod-clusterip', got 'pod-nodeport'")
+        "'pod-pod-cross-node', 'pod-clusterip', 'external-nodeport', 'external-loadbalancer', "
+        "'external-ingress', 'kubectl-proxy' or 'kubectl-port-forward', got 'pod-nodeport'")
 
 
 def test_unit_error_keeps_the_units_text(tmp_path):
@@ -268,7 +273,7 @@ def test_cost_overrides_are_applied_and_sourced(tmp_path):
 def test_unknown_cost_parameter(tmp_path):
     message = error_of(tmp_path, "name: x\ncosts:\n  veth: 2us\n  iptables_rules: 1ns\n")
     assert message.startswith("s.yaml:4: costs.iptables_rules: unknown cost parameter (known: tcp_stack_tx, ")
-    assert message.endswith(", gso_max_size)")
+    assert message.endswith(", coredns_query, dns_upstream_latency)")
 
 
 def test_cost_override_with_bad_unit(tmp_path):
@@ -316,7 +321,9 @@ def test_digest_changes_with_the_scenario_and_the_costs(tmp_path):
 def test_full_example_loads_and_expands():
     loaded = load_scenario(REPO / "scenarios" / "example-full.yaml")
     assert isinstance(loaded.scenario, Scenario)
-    assert set(loaded.raw) == set(Scenario.model_fields)  # every section is present
+    # every section is present but the inventory, which replaces services.count and
+    # endpoints_per_service: scenarios/reference-cluster.yaml shows one
+    assert set(loaded.raw) == set(Scenario.model_fields) - {"inventory"}
     points = expand_sweep(loaded)
     assert len(points) == 12
     assert points[-1].values == {"services.count": 1000, "kube_proxy.mode": "ipvs",
@@ -331,10 +338,21 @@ def test_docs_show_the_full_example_verbatim():
 
 def test_docs_name_every_field_and_cost_parameter():
     from netmodel.costs.profile import PARAMETERS
-    from netmodel.scenario.schema import Cluster, KubeProxy, Run, Server, Services, Workload
+    from netmodel.scenario.schema import (Cluster, InventoryNode, InventoryService, KubeProxy,
+                                          Run, Server, Services, Workload)
 
     docs = (REPO / "docs" / "scenarios.md").read_text(encoding="utf-8")
     names = [*PARAMETERS]
-    for model in (Scenario, Cluster, Services, KubeProxy, Workload, Server, Run):
+    for model in (Scenario, Cluster, Services, KubeProxy, Workload, Server, Run, InventoryNode,
+                  InventoryService):
         names += [n for n in model.model_fields if n != "sweep"]
     assert [n for n in names if f"| `{n}` |" not in docs and f"### `{n}`" not in docs] == []
+
+
+def test_docs_inventory_example_loads(tmp_path):
+    docs = (REPO / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    [block] = [b for b in docs.split("```yaml\n")[1:] if b.startswith("inventory:")]
+    loaded = parse_scenario("name: docs\n" + block.split("```")[0], "docs.yaml", tmp_path)
+    [service] = loaded.scenario.inventory.services
+    assert (service.type, service.ports[0].node_port, service.endpoints[0].node) == \
+        ("NodePort", 31414, "k8s-node02")

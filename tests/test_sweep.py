@@ -7,6 +7,7 @@ import pytest
 
 from netmodel.errors import NetmodelError
 from netmodel.scenario.loader import load_scenario
+from netmodel.scenario.schema import Scenario
 from netmodel.scenario.sweep import expand_sweep
 
 BASE = """\
@@ -65,7 +66,8 @@ def test_log_range_on_an_integer_field_rounds(tmp_path):
             services.count:
               log: [10, 10000]
               num: 7
-        """, base="name: big\ncluster:\n  nodes: 300\n")] == [10, 32, 100, 316, 1000, 3162, 10000]
+        """, base="name: big\ncluster:\n  nodes: 300\n  pod_cidr: 10.244.0.0/14\n")] == \
+        [10, 32, 100, 316, 1000, 3162, 10000]
 
 
 def test_rounding_drops_duplicates_in_order(tmp_path):
@@ -224,15 +226,21 @@ def test_unknown_axis_path_names_the_known_fields(tmp_path):
             kube_proxy.mode: [ipvs]
             services.cout: [10, 20]
         """) == ("s.yaml:7: sweep.axes.services.cout: unknown field 'cout' in services "
-                 "(known: count, endpoints_per_service, popularity, zipf_exponent)")
+                 "(known: count, endpoints_per_service, popularity, zipf_exponent, type, "
+                 "external_traffic_policy)")
 
 
 def test_unknown_top_level_axis_and_unsweepable_fields(tmp_path):
+    sweepable = [name for name in Scenario.model_fields
+                 if name not in ("name", "sweep", "inventory")]
+    assert sweepable[:5] == ["description", "profile", "costs", "cluster", "services"]
     assert error_of(tmp_path, "sweep:\n  axes:\n    nodes: [1, 2]\n") == (
-        "s.yaml:6: sweep.axes.nodes: unknown field 'nodes' in the scenario (known: description, "
-        "profile, costs, cluster, services, kube_proxy, workload, run)")
+        "s.yaml:6: sweep.axes.nodes: unknown field 'nodes' in the scenario (known: "
+        f"{', '.join(sweepable)})")
     assert error_of(tmp_path, "sweep:\n  axes:\n    name: [a, b]\n") == \
         "s.yaml:6: sweep.axes.name: 'name' cannot be swept"
+    assert error_of(tmp_path, "sweep:\n  axes:\n    inventory.nodes: [[]]\n") == \
+        "s.yaml:6: sweep.axes.inventory.nodes: 'inventory' cannot be swept"
     assert error_of(tmp_path, "sweep:\n  axes:\n    cluster.mtu.bytes: [1500]\n") == \
         "s.yaml:6: sweep.axes.cluster.mtu.bytes: cluster.mtu is a value, it has no field 'bytes'"
 
@@ -289,7 +297,9 @@ def test_dict_key_axis(tmp_path):
 def test_unknown_dict_key_axis(tmp_path):
     assert error_of(tmp_path, "sweep:\n  axes:\n    workload.mix.pod-nodeport: [1]\n") == (
         "s.yaml:6: sweep.axes.workload.mix.pod-nodeport: unknown field 'pod-nodeport' in "
-        "workload.mix (known: pod-pod-same-node, pod-pod-cross-node, pod-clusterip)")
+        "workload.mix (known: pod-pod-same-node, pod-pod-cross-node, pod-clusterip, "
+        "external-nodeport, external-loadbalancer, external-ingress, kubectl-proxy, "
+        "kubectl-port-forward)")
 
 
 def test_axis_inside_another_axis(tmp_path):
@@ -394,3 +404,32 @@ def test_profile_axis_loads_each_profile(tmp_path):
     assert [p.values["profile"] for p in points] == ["default", "slow.yaml"]
     assert [p.profile["veth"] for p in points] == [2e-6, 9e-6]
     assert [p.profile["bridge"] for p in points] == [4e-6, 4e-6]
+
+
+INVENTORY = """\
+name: listed
+inventory:
+  nodes: [{name: a}, {name: b}]
+  services:
+  - {name: web, endpoints: [{ip: 10.244.0.5, node: a}, {ip: 10.244.1.5, node: b}]}
+"""
+
+
+def test_inventory_scenario_expands_as_written(tmp_path):
+    """Points are validated from the fields the file gives, so the checks on what was
+    given (cluster.nodes, services.count next to an inventory) see the file as written."""
+    [point] = points_of(tmp_path, "", base=INVENTORY)
+    assert point.scenario.node_count == 2 and point.scenario.inventory is not None
+    modes = points_of(tmp_path, "sweep:\n  axes:\n    kube_proxy.mode: [iptables, ipvs]\n",
+                      base=INVENTORY)
+    assert [p.scenario.kube_proxy.mode for p in modes] == ["iptables", "ipvs"]
+    assert error_of(tmp_path, "sweep:\n  axes:\n    services.count: [5]\n", base=INVENTORY) == (
+        "s.yaml:6: sweep: point 0 (services.count=5): services.count does not apply with an "
+        "inventory: its Services and endpoints are listed")
+
+
+def test_one_key_of_an_unwritten_mapping_keeps_its_default_keys(tmp_path):
+    [point] = points_of(tmp_path, "sweep:\n  axes:\n    workload.mix.pod-pod-same-node: [0.5]\n")
+    assert point.scenario.workload.mix == {"pod-clusterip": 1.0, "pod-pod-same-node": 0.5}
+    [point] = points_of(tmp_path, "sweep:\n  axes:\n    external.ingress.replicas: [5]\n")
+    assert point.scenario.external.ingress.replicas == 5 and point.scenario.cluster.nodes == 100

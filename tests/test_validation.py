@@ -62,7 +62,7 @@ def test_validation_tigera_ipvs_client_node_cpu_per_connection(profile):
 
 
 def _mean_latency(profile, mode: str, services: int) -> float:
-    sc = make_scenario(cluster={"nodes": 1000}, services={"count": services, "endpoints_per_service": 10},
+    sc = make_scenario(cluster={"nodes": 1000, "pod_cidr": "10.0.0.0/14"}, services={"count": services, "endpoints_per_service": 10},
                        kube_proxy={"mode": mode}, workload={"rate": 1000}, run={"requests": 3000})
     return run_point(sc, profile)[0]["mean_s"]
 
@@ -81,7 +81,7 @@ def test_validation_nftables_blog_p99_beats_iptables_p01_at_30k(profile):
     iptables' p01. Only the 5k-10k figure was used to derive nftables_lookup."""
     lookups = {}
     for mode in ("iptables", "nftables"):
-        sc = make_scenario(cluster={"nodes": 300}, services={"count": 30_000, "endpoints_per_service": 1},
+        sc = make_scenario(cluster={"nodes": 300, "pod_cidr": "10.0.0.0/14"}, services={"count": 30_000, "endpoints_per_service": 1},
                            kube_proxy={"mode": mode}, run={"requests": 3000})
         lookups[mode] = simulate(sc, profile, 0).lookup_cpu
     assert np.percentile(lookups["nftables"], 99) < np.percentile(lookups["iptables"], 1)

@@ -32,17 +32,18 @@ _PER_MESSAGE = {
     "cloud-lb-latency": "cloud_lb_latency", "cloud-lb": "cloud_lb_per_message",
     "tls-handshake": "tls_handshake", "ingress-proxy": "ingress_request",
     "apiserver-proxy": "apiserver_proxy", "apiserver-stream": "port_forward_stream",
-    "kubelet-stream": "kubelet_stream",
+    "kubelet-stream": "kubelet_stream", "coredns-query": "coredns_query",
+    "dns-upstream": "dns_upstream_latency",
 }
 """Path component -> profile parameter charged once per message or connection."""
 
-VARIABLE = ("rule-lookup", "nodeport-lookup", "app")
+VARIABLE = ("rule-lookup", "nodeport-lookup", "dns-rule-lookup", "app")
 """Components whose cost differs per connection or request; the engine supplies them."""
 
 WORK_STATIONS = {
     "app": "app", "cloud-lb": "lb", "tls-handshake": "ingress", "ingress-proxy": "ingress",
     "apiserver-proxy": "apiserver", "apiserver-stream": "port-forward-stream",
-    "kubelet-stream": "kubelet",
+    "kubelet-stream": "kubelet", "coredns-query": "dns",
 }
 """Work component -> the station that does it (resolved per connection by the engine)."""
 
@@ -129,7 +130,7 @@ class CostModel:
                 if hop.component == "vxlan-encap":
                     encapsulated = True
                 if hop.station == "nic":
-                    steps.append(self._wire_step(hop, payload, encapsulated))
+                    steps.append(self.wire_step(hop, payload, encapsulated))
                     encapsulated = False
                     continue
                 seconds = self.hop_seconds(hop, payload)
@@ -151,7 +152,8 @@ class CostModel:
         """(connection set-up steps, per-request steps) of a route."""
         return self.plan(route.connect), self.plan(route.request)
 
-    def _wire_step(self, hop: Hop, payload: float, encapsulated: bool) -> Step:
+    def wire_step(self, hop: Hop, payload: float, encapsulated: bool) -> Step:
+        """The step of a message crossing a link (see `Step`)."""
         c = self.scenario.cluster
         total = self.wire_bytes(payload, encapsulated) * 8 / c.nic_speed
         internal = EXTERNAL_CLIENT not in (hop.at, hop.to)

@@ -47,6 +47,8 @@ PARAMETERS: dict[str, str] = {
     "apiserver_proxy": "time",
     "port_forward_stream": "time",
     "kubelet_stream": "time",
+    "coredns_query": "time",
+    "dns_upstream_latency": "time",
 }
 """Parameter name -> dimension ('time' in seconds, 'size' in bytes)."""
 

@@ -23,7 +23,7 @@ EXTERNAL_KINDS = ("external-nodeport", "external-loadbalancer", "external-ingres
 """Kinds whose client is outside the cluster."""
 
 Layer = Literal["node", "pod", "service", "external"]
-Role = Literal["client", "external-client", "entry", "proxy", "server", "lb"]
+Role = Literal["client", "external-client", "entry", "proxy", "server", "lb", "dns"]
 EXTERNAL_CLIENT = "external-client"
 """The role of a client outside the cluster: its own CPU and NIC are not modelled."""
 Station = Literal["softirq", "nic", "delay", "work"]
@@ -69,7 +69,9 @@ class Placement:
     `entry_is_server`: an external packet enters on the endpoint's node (no second hop);
     `proxy_is_server` / `entry_is_proxy`: the proxy Pod shares a node with the endpoint /
     the entry node; `same_node`: in-cluster client and server on one node; `snat`: the
-    entry node masquerades (externalTrafficPolicy Cluster).
+    entry node masquerades (externalTrafficPolicy Cluster). `dns_queries`: sequential
+    DNS queries before connecting (0: none), to a CoreDNS Pod on the client's node or not,
+    the last one forwarded upstream when `dns_upstream`.
     """
 
     same_node: bool = False
@@ -77,6 +79,9 @@ class Placement:
     entry_is_proxy: bool = False
     proxy_is_server: bool = False
     snat: bool = False
+    dns_queries: int = 0
+    dns_same_node: bool = False
+    dns_upstream: bool = False
 
 
 # -- messages between Pods ----------------------------------------------------------
@@ -150,6 +155,49 @@ def pod_to_entry(src: str, entry: str, local: bool, cni_datapath: str) -> tuple[
     return _out_of_pod(src) + _node_to_node(src, entry, cni_datapath)
 
 
+# -- DNS -------------------------------------------------------------------------------
+CLUSTER_SEARCH_DOMAINS = 3
+"""<namespace>.svc.cluster.local, svc.cluster.local, cluster.local (kubelet's resolv.conf)."""
+_DOTS = {"short": 0, "namespaced": 1, "external": 2}
+"""Dots in the name a client resolves: 'web', 'web.prod', 'api.example.com'."""
+
+
+def dns_queries(name: str, ndots: int, host_search_domains: int) -> int:
+    """Sequential queries (each an A and AAAA pair) until a name resolves.
+
+    A name with a trailing dot is absolute: one query. Otherwise, with fewer than
+    `ndots` dots, resolv.conf's search list is tried first: a Service's short name
+    resolves at the first domain, 'name.namespace' at the second, and an external name
+    only after every search domain answered NXDOMAIN, as itself.
+    """
+    if name == "fqdn":
+        return 1
+    dots = _DOTS[name]
+    if dots >= ndots:
+        return 1
+    if name == "short":
+        return 1
+    if name == "namespaced":
+        return 2
+    return CLUSTER_SEARCH_DOMAINS + host_search_domains + 1
+
+
+def _dns(p: Placement, dp: str) -> tuple[Leg, ...]:
+    legs: list[Leg] = []
+    for i in range(p.dns_queries):
+        query = (Hop("service", "dns-rule-lookup", "client", "softirq",
+                     "kube-proxy rules: kube-dns ClusterIP -> CoreDNS Pod (a new UDP flow)"),
+                 ) + pod_to_pod("client", "dns", p.dns_same_node, dp)
+        answer = (Hop("service", "coredns-query", "dns", "work",
+                      "CoreDNS answers (A and AAAA; NXDOMAIN for a wrong search domain)"),)
+        if p.dns_upstream and i == p.dns_queries - 1:
+            answer += (Hop("external", "dns-upstream", "dns", "delay",
+                           "cache miss: forwarded to the upstream resolver"),)
+        legs += [Leg("empty", query), Leg("empty", answer),
+                 Leg("empty", pod_to_pod("dns", "client", p.dns_same_node, dp))]
+    return tuple(legs)
+
+
 # -- routes ----------------------------------------------------------------------------
 def route(kind: str, p: Placement, cni_datapath: str, *, tls: bool = False,
           cloud_lb: bool = False) -> Route:
@@ -173,7 +221,8 @@ def _in_cluster(kind: str, p: Placement, dp: str) -> Route:
                          "kube-proxy rules: ClusterIP -> endpoint (DNAT)"))
     syn = tuple(setup) + pod_to_pod("client", "server", p.same_node, dp, wakeup=False) + (
         Hop("pod", "connection-setup", "server", "softirq", "SYN receive, accept (server side)"),)
-    return Route(kind, (Leg("empty", syn), Leg("empty", pod_to_pod("server", "client", p.same_node, dp))),
+    return Route(kind, _dns(p, dp) + (Leg("empty", syn),
+                                      Leg("empty", pod_to_pod("server", "client", p.same_node, dp))),
                  (Leg("request", pod_to_pod("client", "server", p.same_node, dp)), _app(),
                   Leg("response", pod_to_pod("server", "client", p.same_node, dp))))
 
@@ -191,51 +240,55 @@ def _cloud_lb(present: bool) -> tuple[tuple[Hop, ...], tuple[Hop, ...]]:
             (Hop("external", "cloud-lb-latency", "lb", "delay", "back through the load balancer"),))
 
 
-def _nodeport_in(p: Placement, dp: str, dst: str, local: bool, wakeup: bool) -> tuple[Hop, ...]:
-    hops = (Hop("service", "nodeport-lookup", "entry", "softirq",
-                "kube-proxy rules: NodePort -> endpoint (DNAT)"),)
-    if p.snat:
-        hops += (Hop("service", "snat", "entry", "softirq",
-                     "masquerade (externalTrafficPolicy Cluster): client IP lost"),)
-    return hops + entry_to_pod("entry", dst, local, dp, wakeup)
+def _nodeport_in(p: Placement, dp: str, dst: str, local: bool, syn: bool) -> tuple[Hop, ...]:
+    """On the entry node: a SYN walks the NodePort rules (and is masqueraded under policy
+    Cluster); later packets are translated by their conntrack entry."""
+    hops: tuple[Hop, ...] = ()
+    if syn:
+        hops = (Hop("service", "nodeport-lookup", "entry", "softirq",
+                    "kube-proxy rules: NodePort -> endpoint (DNAT)"),)
+        if p.snat:
+            hops += (Hop("service", "snat", "entry", "softirq",
+                         "masquerade (externalTrafficPolicy Cluster): client IP lost"),)
+    return hops + entry_to_pod("entry", dst, local, dp, wakeup=not syn)
 
 
 def _external_service(kind: str, p: Placement, dp: str, cloud_lb: bool) -> Route:
     lb_in, lb_out = _cloud_lb(cloud_lb)
     local = p.entry_is_server
 
-    def inbound(payload_wakeup: bool) -> tuple[Hop, ...]:
-        return lb_in + from_outside("entry") + _nodeport_in(p, dp, "server", local, payload_wakeup)
+    def inbound(syn: bool) -> tuple[Hop, ...]:
+        return lb_in + from_outside("entry") + _nodeport_in(p, dp, "server", local, syn)
 
     def outbound() -> tuple[Hop, ...]:
         return pod_to_entry("server", "entry", local, dp) + to_outside("entry") + lb_out
 
-    syn = inbound(False) + (Hop("pod", "connection-setup", "server", "softirq",
+    syn = inbound(True) + (Hop("pod", "connection-setup", "server", "softirq",
                                 "SYN receive, accept (server side)"),)
     return Route(kind, (Leg("empty", syn), Leg("empty", outbound())),
-                 (Leg("request", inbound(True)), _app(), Leg("response", outbound())))
+                 (Leg("request", inbound(False)), _app(), Leg("response", outbound())))
 
 
 def _ingress(p: Placement, dp: str, tls: bool, cloud_lb: bool) -> Route:
     lb_in, lb_out = _cloud_lb(cloud_lb)
     local = p.entry_is_proxy
 
-    def inbound(wakeup: bool) -> tuple[Hop, ...]:
-        return lb_in + from_outside("entry") + _nodeport_in(p, dp, "proxy", local, wakeup)
+    def inbound(syn: bool) -> tuple[Hop, ...]:
+        return lb_in + from_outside("entry") + _nodeport_in(p, dp, "proxy", local, syn)
 
     def outbound() -> tuple[Hop, ...]:
         return pod_to_entry("proxy", "entry", local, dp) + to_outside("entry") + lb_out
 
     accept = (Hop("pod", "connection-setup", "proxy", "softirq", "SYN receive, accept (Ingress controller)"),)
-    connect = [Leg("empty", inbound(False) + accept), Leg("empty", outbound())]
+    connect = [Leg("empty", inbound(True) + accept), Leg("empty", outbound())]
     if tls:
-        connect += [Leg("empty", inbound(True) + (
+        connect += [Leg("empty", inbound(False) + (
             Hop("pod", "tls-handshake", "proxy", "work", "TLS handshake: key exchange, certificate"),)),
             Leg("empty", outbound())]
     upstream = pod_to_pod("proxy", "server", p.proxy_is_server, dp)
     back = pod_to_pod("server", "proxy", p.proxy_is_server, dp)
     return Route("external-ingress", tuple(connect), (
-        Leg("request", inbound(True)),
+        Leg("request", inbound(False)),
         Leg("request", (Hop("pod", "ingress-proxy", "proxy", "work",
                             "L7 proxy: parse, route by host and path, pick an endpoint"),)),
         Leg("request", upstream), _app(), Leg("response", back), Leg("response", outbound())))

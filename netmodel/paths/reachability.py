@@ -26,15 +26,17 @@ def service_types(scenario: "Scenario") -> set[str]:
 def unreachable(scenario: "Scenario", kind: str) -> str | None:
     """None if `kind` can reach a Pod in `scenario`, else why not and what would fix it."""
     types = service_types(scenario)
+    fix = ("change a listed Service's type" if scenario.inventory is not None
+           else "set services.type: {}")
     pending = ("the Service stays EXTERNAL-IP <pending>: bare metal has no LoadBalancer "
                "provider; set external.load_balancer.provider: metallb (or cloud on a cloud), "
                "or use NodePort or an Ingress")
     if kind == "external-nodeport" and not types & {"NodePort", "LoadBalancer"}:
         return ("no Service of type NodePort or LoadBalancer (a ClusterIP is reachable only "
-                "inside the cluster); set services.type: NodePort")
+                "inside the cluster); " + fix.format("NodePort"))
     if kind == "external-loadbalancer":
         if "LoadBalancer" not in types:
-            return "no Service of type LoadBalancer; set services.type: LoadBalancer"
+            return "no Service of type LoadBalancer; " + fix.format("LoadBalancer")
         if load_balancer_provider(scenario) == "none":
             return pending
         if load_balancer_provider(scenario) == "cloud" and scenario.cluster.provider != "cloud":

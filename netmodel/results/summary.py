@@ -31,7 +31,12 @@ COLUMNS = (
 `cross_node_share`: requests that crossed between nodes (for NodePort and
 LoadBalancer traffic: the second node hop). `endpoint_load_skew`: requests on the
 busiest endpoint over the mean per endpoint, over all endpoints of the Services
-that were called (1 = even; externalTrafficPolicy Local skews it)."""
+that were called (1 = even; externalTrafficPolicy Local skews it). It is sampled:
+NaN unless those endpoints average MIN_REQUESTS_PER_ENDPOINT requests."""
+
+MIN_REQUESTS_PER_ENDPOINT = 100
+"""Below this mean, `endpoint_load_skew` is NaN: the busiest of many endpoints would
+mostly show sampling noise (at 100 per endpoint, noise alone adds about 0.3)."""
 
 _PERCENTILES = {"p50_s": 50.0, "p90_s": 90.0, "p99_s": 99.0, "p999_s": 99.9}
 
@@ -101,7 +106,8 @@ def _skew(results: list[ReplicationResult], kind: int) -> float:
         endpoints = np.concatenate([np.arange(res.endpoint_offsets[s], res.endpoint_offsets[s + 1])
                                     for s in called])
         load = per_endpoint[endpoints]
-        skews.append(float(load.max() / load.mean()))
+        if load.mean() >= MIN_REQUESTS_PER_ENDPOINT:
+            skews.append(float(load.max() / load.mean()))
     return float(np.mean(skews)) if skews else math.nan
 
 

@@ -270,8 +270,11 @@ def _union_groups(errors: list[dict], data: Any) -> list[list[dict]]:
 
 
 def _real_parts(error: dict, data: Any) -> Location:
-    """The parts of a pydantic `loc` that are keys or indices in `data`."""
-    return _split_loc(error, data)[0]
+    """The parts of a pydantic `loc` that are keys or indices in `data`, followed by the
+    `location` of the validator's exception when it names one (a check on the whole
+    scenario that belongs to one section, such as the address ranges of `cluster`)."""
+    within = getattr((error.get("ctx") or {}).get("error"), "location", ())
+    return _split_loc(error, data)[0] + tuple(within)
 
 
 def _split_loc(error: dict, data: Any) -> tuple[Location, int | None]:

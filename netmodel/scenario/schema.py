@@ -7,10 +7,12 @@ expect, and a unit; quantities are stored as SI floats (seconds, bytes, bit/s,
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from netmodel.cluster.addresses import check_allocation
 from netmodel.paths import TRAFFIC_KINDS, TrafficKind
 from netmodel.units import parse_quantity
 
@@ -50,6 +52,16 @@ class Cluster(_Strict):
                                              "offload segment instead of per MTU packet")
     softirq_cores: int = Field(2, ge=1, le=1024,
                                description="cores of a node that run network softirq")
+    provider: Literal["bare-metal", "cloud"] = Field(
+        "bare-metal", description="bare metal: nodes have no ExternalIP and no LoadBalancer "
+                                  "provider unless one is configured; cloud: both are set")
+    node_network: IPv4Network = Field(IPv4Network("192.168.0.0/16"),
+                                      description="where nodes' InternalIPs come from")
+    pod_cidr: IPv4Network = Field(IPv4Network("10.244.0.0/16"),
+                                  description="cluster Pod CIDR, split into one block per node")
+    node_cidr_mask: int = Field(24, ge=8, le=30, description="prefix length of each node's Pod CIDR")
+    service_cidr: IPv4Network = Field(IPv4Network("10.96.0.0/12"),
+                                      description="where ClusterIPs come from")
 
 
 class Services(_Strict):
@@ -62,6 +74,76 @@ class Services(_Strict):
         "uniform", description="how clients pick the Service they call")
     zipf_exponent: float = Field(1.0, gt=0, le=10,
                                  description="exponent s of Zipf popularity: P(rank k) ~ 1/k^s")
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        "ClusterIP", description="Service type of the generated Services")
+    external_traffic_policy: Literal["Cluster", "Local"] = Field(
+        "Cluster", description="NodePort/LoadBalancer: Cluster (any node, SNAT) or Local "
+                               "(only nodes with an endpoint, client IP kept)")
+
+
+class ServicePort(_Strict):
+    """One port of an inventory Service (`spec.ports[]`)."""
+
+    name: str | None = None
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+    node_port: int | None = Field(None, ge=1, le=65535)
+
+
+class InventoryEndpoint(_Strict):
+    """A ready endpoint of an inventory Service: a Pod IP on a node."""
+
+    ip: IPv4Address
+    node: str = Field(description="name of the node the Pod runs on")
+
+
+class InventoryService(_Strict):
+    """One Service as kubectl shows it, with its endpoints placed on nodes."""
+
+    namespace: str = "default"
+    name: str
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"] = "ClusterIP"
+    cluster_ip: IPv4Address | Literal["None"] | None = Field(
+        None, description="'None' for a headless Service; empty: allocated from service_cidr")
+    ports: list[ServicePort] = Field(default_factory=list)
+    selector: dict[str, str] = Field(default_factory=dict)
+    external_traffic_policy: Literal["Cluster", "Local"] = "Cluster"
+    endpoints: list[InventoryEndpoint] = Field(default_factory=list)
+
+    @property
+    def headless(self) -> bool:
+        """True for `clusterIP: None`: DNS answers with Pod IPs, no proxy rules."""
+        return self.cluster_ip == "None"
+
+
+class InventoryNode(_Strict):
+    """One node with the addresses it reports (`status.addresses`) and its Pod CIDR."""
+
+    name: str
+    internal_ip: IPv4Address | None = None
+    external_ip: IPv4Address | None = None
+    hostname: str | None = None
+    pod_cidr: IPv4Network | None = None
+
+
+class Inventory(_Strict):
+    """An explicit cluster (e.g. from `netmodel import kubectl`) instead of generated Services."""
+
+    nodes: list[InventoryNode] = Field(min_length=1)
+    services: list[InventoryService] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Inventory":
+        names = [n.name for n in self.nodes]
+        if len(set(names)) != len(names):
+            raise ValueError("node names must be unique")
+        known = set(names)
+        for svc in self.services:
+            for ep in svc.endpoints:
+                if ep.node not in known:
+                    raise ValueError(f"Service {svc.namespace}/{svc.name}: endpoint {ep.ip} is on "
+                                     f"node {ep.node!r}, which is not in inventory.nodes")
+        return self
 
 
 class KubeProxy(_Strict):
@@ -81,6 +163,61 @@ class Server(_Strict):
                                                      "more are refused (dropped)")
 
 
+class LoadBalancer(_Strict):
+    """What provides `type: LoadBalancer` Services."""
+
+    provider: Literal["auto", "none", "cloud", "metallb"] = Field(
+        "auto", description="auto: the cloud's LB on cluster.provider cloud, none on bare metal")
+    metallb_mode: Literal["l2", "bgp"] = Field(
+        "l2", description="MetalLB: l2 (one announcing node carries a Service) or bgp (ECMP)")
+    instances: int = Field(2, ge=1, le=10_000, description="cloud LB capacity units in parallel")
+
+
+class Ingress(_Strict):
+    """The Ingress controller Deployment (an L7 proxy such as ingress-nginx)."""
+
+    replicas: int = Field(2, ge=1, le=10_000)
+    workers: int = Field(4, ge=1, le=1024, description="worker processes per replica")
+    tls: bool = Field(True, description="clients speak TLS: a handshake per new connection")
+    service_type: Literal["NodePort", "LoadBalancer"] = Field(
+        "NodePort", description="how the controller itself is exposed")
+
+
+class Kubectl(_Strict):
+    """The API server path used by `kubectl proxy` and `kubectl port-forward`."""
+
+    apiserver_cores: int = Field(4, ge=1, le=1024, description="API server CPU cores")
+    max_requests_inflight: int = Field(
+        400, ge=1, description="kube-apiserver --max-requests-inflight (default 400): more "
+                               "are refused with 429")
+
+
+class External(_Strict):
+    """Clients outside the cluster and what stands between them and the Pods."""
+
+    client_latency: Duration = Field(1e-3, description="one way, external client to the "
+                                                        "cluster edge, s")
+    load_balancer: LoadBalancer = Field(default_factory=LoadBalancer)
+    ingress: Ingress = Field(default_factory=Ingress)
+    kubectl: Kubectl = Field(default_factory=Kubectl)
+
+
+class Dns(_Strict):
+    """Name lookups through CoreDNS before each new connection to a ClusterIP Service."""
+
+    enabled: bool = Field(False, description="look the Service name up before connecting")
+    name: Literal["short", "namespaced", "fqdn", "external"] = Field(
+        "short", description="what the client resolves: 'web', 'web.prod', "
+                             "'web.prod.svc.cluster.local.', or an external name")
+    ndots: int = Field(5, ge=0, le=15, description="resolv.conf ndots (kubelet sets 5)")
+    host_search_domains: int = Field(0, ge=0, le=3, description="search domains the node adds "
+                                                               "after the three cluster ones")
+    coredns_replicas: int = Field(2, ge=1, le=1000)
+    coredns_cores: int = Field(1, ge=1, le=64, description="cores of each CoreDNS Pod")
+    cache_hit_ratio: float = Field(0.9, ge=0, le=1, description="external names answered "
+                                                               "from CoreDNS's cache")
+
+
 class Workload(_Strict):
     """What the clients do."""
 
@@ -93,6 +230,8 @@ class Workload(_Strict):
         1, ge=1, le=1_000_000, description="keep-alive: requests sent one after another "
                                            "on one connection (1 = a new connection each)")
     timeout: Duration = Field(10.0, gt=0, description="client gives up after this, s")
+    protocol: Literal["http", "tcp"] = Field("http", description="application protocol; "
+                                                                 "kubectl proxy carries HTTP only")
     mix: dict[TrafficKind, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"pod-clusterip": 1.0},
         description="relative weight of each traffic kind")
@@ -173,22 +312,54 @@ class Scenario(_Strict):
     services: Services = Field(default_factory=Services)
     kube_proxy: KubeProxy = Field(default_factory=KubeProxy)
     workload: Workload = Field(default_factory=Workload)
+    external: External = Field(default_factory=External)
+    dns: Dns = Field(default_factory=Dns)
     run: Run = Field(default_factory=Run)
+    inventory: Inventory | None = Field(
+        None, description="explicit nodes and Services; replaces services.count and "
+                          "endpoints_per_service, and sets cluster.nodes")
     sweep: Sweep | None = None
+
+    @property
+    def node_count(self) -> int:
+        """Nodes in the cluster: the inventory's when there is one, else cluster.nodes."""
+        return len(self.inventory.nodes) if self.inventory is not None else self.cluster.nodes
 
     @model_validator(mode="after")
     def _fits(self) -> "Scenario":
-        pods = self.services.count * self.services.endpoints_per_service
-        room = self.cluster.nodes * self.cluster.pods_per_node
-        if pods > room:
-            raise ValueError(
-                f"services.count x endpoints_per_service = {pods:,} endpoint Pods do not fit "
-                f"on cluster.nodes x pods_per_node = {room:,}")
+        if self.inventory is not None:
+            if "nodes" in self.cluster.model_fields_set and self.cluster.nodes != len(self.inventory.nodes):
+                raise ValueError(f"cluster.nodes = {self.cluster.nodes} but the inventory lists "
+                                 f"{len(self.inventory.nodes)} nodes (leave cluster.nodes out)")
+            given = self.services.model_fields_set & {"count", "endpoints_per_service"}
+            if given:
+                raise ValueError(f"services.{sorted(given)[0]} does not apply with an inventory: "
+                                 "its Services and endpoints are listed")
+            has_pods = any(svc.endpoints for svc in self.inventory.services)
+        else:
+            pods = self.services.count * self.services.endpoints_per_service
+            room = self.cluster.nodes * self.cluster.pods_per_node
+            if pods > room:
+                raise ValueError(
+                    f"services.count x endpoints_per_service = {pods:,} endpoint Pods do not fit "
+                    f"on cluster.nodes x pods_per_node = {room:,}")
+            has_pods = pods > 0
         mix = self.workload.mix
-        if self.cluster.nodes < 2 and mix.get("pod-pod-cross-node", 0) > 0:
-            raise ValueError("traffic kind pod-pod-cross-node needs cluster.nodes >= 2")
+        if self.node_count < 2 and mix.get("pod-pod-cross-node", 0) > 0:
+            raise ValueError("traffic kind pod-pod-cross-node needs at least 2 nodes")
         pod_to_pod = [k for k in ("pod-pod-same-node", "pod-pod-cross-node") if mix.get(k, 0) > 0]
-        if pod_to_pod and self.services.endpoints_per_service == 0:
+        if pod_to_pod and not has_pods:
             raise ValueError(f"traffic kind {pod_to_pod[0]} needs server Pods: "
                              "services.endpoints_per_service >= 1")
+        from netmodel.paths.reachability import unreachable
+
+        for kind in (k for k, w in mix.items() if w > 0):
+            reason = unreachable(self, kind)
+            if reason:
+                raise ValueError(f"traffic kind {kind} cannot work here: {reason}")
+        return self
+
+    @model_validator(mode="after")
+    def _addresses_fit(self) -> "Scenario":
+        check_allocation(self)  # reported at the `cluster:` line (AllocationError.location)
         return self

@@ -27,8 +27,10 @@ from netmodel.scenario.loader import (LoadedScenario, describe_validation_error,
 from netmodel.scenario.schema import Range, Scenario
 from netmodel.units import BASE_UNIT
 
-UNSWEPT = ("name", "sweep")
-"""Top-level fields an axis may not name."""
+UNSWEPT = ("name", "sweep", "inventory")
+"""Top-level fields an axis may not name. An inventory is a listed cluster (from
+`netmodel import kubectl`): swept as a whole it would be a different scenario file, and
+its list items have no stable dotted names."""
 MAX_RANGE_VALUES = 10_000
 """Most values one generated range may give (as `Range.num` allows)."""
 
@@ -78,7 +80,9 @@ class _PointBuilder:
 
     def __init__(self, loaded: LoadedScenario):
         self.loaded = loaded
-        self.base = loaded.scenario.model_dump(exclude={"sweep"})
+        self.base = loaded.scenario.model_dump(exclude={"sweep"}, exclude_unset=True)
+        """The fields the file gives, validated; unset ones stay unset, so that a check
+        on what was given (services.count next to an inventory) sees the file as written."""
         self.profiles = {loaded.scenario.profile: loaded.profile}
         """Profile reference -> loaded profile; a point's `costs:` are applied on top."""
         self.axes: list[str] = []
@@ -88,8 +92,13 @@ class _PointBuilder:
         data = copy.deepcopy(self.base)
         for name, value in given.items():
             *sections, last = name.split(".")
-            node = data
+            node, held = data, self.loaded.scenario
             for section in sections:
+                held = held[section] if isinstance(held, dict) else getattr(held, section)
+                if section not in node:  # not in the file: a section takes its defaults
+                    # again, a mapping (workload.mix) keeps its default keys
+                    node[section] = {} if held is None or isinstance(held, BaseModel) else \
+                        copy.deepcopy(held)
                 node = node[section]
             node[last] = value
         try:

@@ -22,7 +22,7 @@ import simpy
 from netmodel.cluster.topology import Topology, build_topology
 from netmodel.costs.model import CostModel, Step
 from netmodel.costs.profile import Profile
-from netmodel.paths import EXTERNAL_CLIENT, TRAFFIC_KINDS, Placement, route
+from netmodel.paths import EXTERNAL_CLIENT, TRAFFIC_KINDS, Placement, dns_queries, route
 from netmodel.paths.reachability import load_balancer_provider
 from netmodel.scenario.schema import Scenario
 from netmodel.sim.random import streams
@@ -78,7 +78,8 @@ class _Node:
 @dataclass(frozen=True)
 class _Connection:
     """Where one connection's roles are: node indices (None: outside the cluster),
-    its work stations, the route's placement and its per-connection costs."""
+    the route's placement, the endpoint served, the replica of its proxy (Ingress
+    controller or CoreDNS) and its per-connection costs."""
 
     kind: str
     placement: Placement
@@ -112,6 +113,10 @@ class Engine:
         self._port_forward = Station(self.env, 1, "port-forward-stream")
         self._apiserver_inflight = 0
         self._lb_provider = load_balancer_provider(scenario)
+        dns = scenario.dns
+        self._dns_queries = dns_queries(dns.name, dns.ndots, dns.host_search_domains) if dns.enabled else 0
+        self._coredns = [Station(self.env, dns.coredns_cores, f"coredns-{r}")
+                         for r in range(dns.coredns_replicas)]
 
     # -- workload -----------------------------------------------------------------
     def _connection_arrivals(self) -> np.ndarray:
@@ -229,8 +234,20 @@ class Engine:
                 lookup = {"rule-lookup": float(self.costs.rule_lookup_seconds(
                     int(topo.kube_services_rank[s]), ep))}
             dst = int(ep_nodes[ep])
-            return _Connection(kind, Placement(same_node=src == dst), {"client": src, "server": dst},
-                               s, base + ep, 0, lookup)
+            where = {"client": src, "server": dst}
+            placement = Placement(same_node=src == dst)
+            replica = 0
+            if self._dns_queries:
+                dns = self.scenario.dns
+                replica = int(u["proxy"] * dns.coredns_replicas)
+                where["dns"] = replica * nodes // dns.coredns_replicas
+                upstream = dns.name == "external" and u["entry-node"] >= dns.cache_hit_ratio
+                placement = Placement(same_node=src == dst, dns_queries=self._dns_queries,
+                                      dns_same_node=where["dns"] == src, dns_upstream=upstream)
+                # kube-dns is one more Service, taken to sit mid-way in KUBE-SERVICES
+                lookup["dns-rule-lookup"] = float(self.costs.rule_lookup_seconds(
+                    (topo.rules_in_kube_services + 1) // 2, replica))
+            return _Connection(kind, placement, where, s, base + ep, replica, lookup)
         if kind in ("external-nodeport", "external-loadbalancer"):
             return self._place_external(kind, s, u, ep_nodes, base, drawn)
         if kind == "external-ingress":
@@ -303,7 +320,7 @@ class Engine:
         connect, request = self._route_plans(conn)
         where = {role: (None if i is None else self._node(i)) for role, i in conn.nodes.items()}
         stations = self._stations(conn)
-        crosses = len({i for i in conn.nodes.values() if i is not None}) > 1
+        crosses = len({i for role, i in conn.nodes.items() if i is not None and role != "dns"}) > 1
         self.cross[r0:r0 + n] = crosses
         self.endpoint[r0:r0 + n] = conn.endpoint
         self.start[r0] = env.now
@@ -353,7 +370,8 @@ class Engine:
         kubelet = self._kubelets.get(server)
         if kubelet is None:
             kubelet = self._kubelets[server] = Station(self.env, 1, f"node-{server}/kubelet")
-        return {"app": pod, "lb": self._lb, "ingress": self._ingress[conn.proxy],
+        return {"app": pod, "lb": self._lb, "dns": self._coredns[conn.proxy % len(self._coredns)],
+                "ingress": self._ingress[conn.proxy % len(self._ingress)],
                 "apiserver": self._apiserver, "port-forward-stream": self._port_forward,
                 "kubelet": kubelet}
 

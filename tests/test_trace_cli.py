@@ -16,7 +16,9 @@ def test_trace_prints_every_hop_and_totals(tmp_path, capsys):
     path.write_text(SCENARIO)
     assert main(["trace", str(path), "--traffic", "external-nodeport"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "external-nodeport to Service default/svc-0, kube-proxy iptables, CNI vxlan"
+    assert out[0] == ("external-nodeport to Service default/svc-0 (ClusterIP 10.96.0.2), "
+                      "kube-proxy iptables, CNI vxlan")
+    assert "no ExternalIP (bare metal)" in out[1]
     assert out[2].split()[:6] == ["phase", "layer", "where", "component", "zero-load", "station"]
     assert any("nodeport-lookup" in line and "rules walked" in line for line in out)
     assert not any(" snat " in line for line in out)  # Local: the client IP is kept
@@ -29,7 +31,7 @@ def test_trace_json_matches_the_text(tmp_path, capsys):
     assert main(["trace", str(path), "--traffic", "pod-clusterip", "--service", "svc-3",
                  "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["service"] == "default/svc-3" and doc["reachable"] is True
+    assert doc["service"] == "default/svc-3 (ClusterIP 10.96.0.5)" and doc["reachable"] is True
     assert doc["hops"][1]["component"] == "rule-lookup"
     assert abs(sum(h["cost_s"] for h in doc["hops"]) - sum(doc["totals_s"].values())) < 1e-12
 

@@ -18,9 +18,6 @@ TrafficKind = Literal[
     "pod-pod-same-node", "pod-pod-cross-node", "pod-clusterip", "external-nodeport",
     "external-loadbalancer", "external-ingress", "kubectl-proxy", "kubectl-port-forward"]
 TRAFFIC_KINDS: tuple[str, ...] = get_args(TrafficKind)
-EXTERNAL_KINDS = ("external-nodeport", "external-loadbalancer", "external-ingress",
-                  "kubectl-proxy", "kubectl-port-forward")
-"""Kinds whose client is outside the cluster."""
 
 Layer = Literal["node", "pod", "service", "external"]
 Role = Literal["client", "external-client", "entry", "proxy", "server", "lb", "dns"]
@@ -39,10 +36,10 @@ class Hop:
 
     layer: Layer
     component: str
-    at: str
+    at: Role
     station: Station
     action: str
-    to: str | None = None
+    to: Role | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from netmodel.cluster.topology import build_topology
+from netmodel.cluster.addresses import cluster_ips, node_addresses
 from netmodel.cluster.rules import iptables_nodeport_rules_walked, iptables_rules_walked
 from netmodel.costs.model import WORK_STATIONS, CostModel, zero_load_seconds
 from netmodel.costs.profile import Profile
@@ -145,10 +146,26 @@ def trace(scenario: Scenario, profile: Profile, kind: str, service: str | None =
                 hops.append(_row(costs, phase, leg.payload, hop, encapsulated, where, lookup,
                                  detail, scenario))
                 encapsulated = encapsulated and hop.station != "nic"
-    placement = ", ".join(f"{role} on {_node_name(scenario, i)}" for role, i in where.items())
+    addresses = node_addresses(scenario)
+    placement = ", ".join(f"{role} on {_node_name(scenario, i)}"
+                          + (f" ({addresses[i].internal_ip})" if i >= 0 else "")
+                          for role, i in where.items())
+    behind_lb = kind == "external-loadbalancer" or (
+        kind == "external-ingress" and ext.ingress.service_type == "LoadBalancer")
+    if behind_lb:
+        placement += f"; the client calls the load balancer ({load_balancer_provider(scenario)}), " \
+                     "which forwards to the entry node"
+    elif "entry" in where:
+        entry = addresses[where["entry"]]
+        placement += (f"; the client reaches the entry node at its ExternalIP {entry.external_ip}"
+                      if entry.external_ip is not None else
+                      "; no ExternalIP (bare metal): the client must be routed to the node "
+                      f"network to reach InternalIP {entry.internal_ip}")
     if "headless" in detail:
         placement += "; " + detail["headless"]
-    return Trace(kind, names[s], True, "", placement, tuple(hops))
+    cluster_ip = cluster_ips(scenario)[s]
+    service = names[s] + (f" (ClusterIP {cluster_ip})" if cluster_ip is not None else " (headless)")
+    return Trace(kind, service, True, "", placement, tuple(hops))
 
 
 def _row(costs: CostModel, phase: str, payload: str, hop: Hop, encapsulated: bool, where: dict,

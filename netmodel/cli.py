@@ -26,6 +26,7 @@ import yaml
 from netmodel import __version__
 from netmodel.errors import NetmodelError
 from netmodel.paths import TRAFFIC_KINDS
+from netmodel.paths.reachability import OUTSIDE_IN
 from netmodel.scenario.loader import LoadedScenario, load_scenario, parse_scenario
 from netmodel.scenario.sweep import expand_sweep
 
@@ -84,8 +85,9 @@ def _parser() -> argparse.ArgumentParser:
 
     trace = commands.add_parser("trace", help="print the hop-by-hop path of a traffic kind")
     trace.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
-    trace.add_argument("--traffic", required=True, choices=TRAFFIC_KINDS, metavar="KIND",
-                       help="traffic kind: " + ", ".join(TRAFFIC_KINDS))
+    traceable = TRAFFIC_KINDS + tuple(OUTSIDE_IN)
+    trace.add_argument("--traffic", required=True, choices=traceable, metavar="KIND",
+                       help="traffic kind: " + ", ".join(traceable))
     trace.add_argument("--service", metavar="NAME",
                        help="Service name or namespace/name (default: the most popular)")
     trace.add_argument("--format", choices=("text", "json"), default="text")

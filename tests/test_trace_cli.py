@@ -50,3 +50,12 @@ def test_trace_of_an_unknown_service_is_one_error_line(tmp_path, capsys):
     assert main(["trace", str(path), "--traffic", "pod-clusterip", "--service", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--service: no Service 'nope'" in err
+
+
+def test_trace_says_a_pod_ip_is_not_reachable_from_outside(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    for target, says in (("external-pod-ip", "a Pod IP is reachable only inside the cluster"),
+                         ("external-clusterip", "a ClusterIP is virtual")):
+        assert main(["trace", str(path), "--traffic", target]) == 0
+        assert f"unreachable: {says}" in capsys.readouterr().out

@@ -8,6 +8,16 @@ if TYPE_CHECKING:
     from netmodel.scenario.schema import Scenario
 
 
+OUTSIDE_IN = {
+    "external-pod-ip": "a Pod IP is reachable only inside the cluster: the Pod network rides on "
+                       "the node network and nothing outside routes to it; expose the Pods through "
+                       "a NodePort, LoadBalancer or Ingress",
+    "external-clusterip": "a ClusterIP is virtual and answered only by the Service proxy on the "
+                          "cluster's nodes; from outside use a NodePort, LoadBalancer or Ingress",
+}
+"""Addresses an outside client may try that never work, for `netmodel trace`."""
+
+
 def load_balancer_provider(scenario: "Scenario") -> str:
     """'cloud', 'metallb' or 'none': what answers for `type: LoadBalancer` Services."""
     provider = scenario.external.load_balancer.provider
@@ -25,6 +35,8 @@ def service_types(scenario: "Scenario") -> set[str]:
 
 def unreachable(scenario: "Scenario", kind: str) -> str | None:
     """None if `kind` can reach a Pod in `scenario`, else why not and what would fix it."""
+    if kind in OUTSIDE_IN:
+        return OUTSIDE_IN[kind]
     types = service_types(scenario)
     fix = ("change a listed Service's type" if scenario.inventory is not None
            else "set services.type: {}")

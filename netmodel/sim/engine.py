@@ -157,6 +157,8 @@ class Engine:
                                side="right").clip(max=len(mix) - 1)
         draws = {name: rng[name].random(n_conn) for name in
                  ("client-node", "service", "endpoint", "entry-node", "proxy")}
+        per_connection = [dict(zip(draws, values)) for values in
+                          zip(*(u.tolist() for u in draws.values()))]
         service = np.empty(n_conn, dtype=np.int64)
         for i, name in enumerate(TRAFFIC_KINDS):
             mine = kind == i
@@ -177,7 +179,8 @@ class Engine:
         self.cross = np.zeros(n_req, dtype=bool)
         self.endpoint = np.full(n_req, -1, dtype=np.int64)
 
-        self.env.process(self._arrivals(arrivals, kind, service, draws, first, per_conn))
+        self.env.process(self._arrivals(arrivals.tolist(), kind.tolist(), service.tolist(),
+                                        per_connection, first.tolist(), per_conn.tolist()))
         drain = sc.run.drain if sc.run.drain is not None else w.timeout
         stop = float(arrivals[-1]) + drain
         self.env.run(until=stop)
@@ -201,9 +204,8 @@ class Engine:
         env = self.env
         for c in range(len(times)):
             yield env.timeout(times[c] - env.now)
-            r0, n = int(first[c]), int(per_conn[c])
-            conn = self._place(TRAFFIC_KINDS[kind[c]], int(service[c]),
-                               {name: float(u[c]) for name, u in draws.items()})
+            r0, n = first[c], per_conn[c]
+            conn = self._place(TRAFFIC_KINDS[kind[c]], service[c], draws[c])
             if isinstance(conn, int):  # dropped before any packet moved
                 self.start[r0:r0 + n] = env.now
                 self.end[r0:r0 + n] = env.now
@@ -382,6 +384,7 @@ class Engine:
         queue_limit = self.scenario.workload.server.queue_limit
         inflight_limit = self.scenario.external.kubectl.max_requests_inflight
         in_apiserver = False
+        cpu = 0.0
         try:
             for step in plan:
                 kind = step.kind
@@ -389,8 +392,10 @@ class Engine:
                     node = where[step.at]
                     if node is None:  # an external client's own CPU is not the cluster's
                         continue
-                    seconds = step.seconds + sum(variable.get(v, 0.0) for v in step.variable)
-                    self.softirq_cpu[r] += seconds
+                    seconds = step.seconds
+                    for name in step.variable:
+                        seconds += variable.get(name, 0.0)
+                    cpu += seconds
                     yield from node.softirq.serve(seconds)
                 elif kind == "wire":
                     src, dst = where[step.at], where[step.to]
@@ -417,10 +422,13 @@ class Engine:
                     elif step.station == "apiserver":  # the response leaves the API server
                         self._apiserver_inflight -= 1
                         in_apiserver = False
-                    yield from station.serve(
-                        step.seconds + sum(variable.get(v, 0.0) for v in step.variable))
+                    seconds = step.seconds
+                    for name in step.variable:
+                        seconds += variable.get(name, 0.0)
+                    yield from station.serve(seconds)
             return 0
         finally:
+            self.softirq_cpu[r] += cpu
             if in_apiserver:
                 self._apiserver_inflight -= 1
 

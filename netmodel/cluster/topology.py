@@ -24,8 +24,9 @@ class Topology:
     the iptables KUBE-SERVICES chain (0: the Service has no rule there: no endpoints,
     headless or ExternalName); `rules_in_kube_services` counts that chain's rules;
     `popularity_cdf` is the cumulative share of calls that go to Services 0..s;
-    `headless[s]` marks Services without a ClusterIP; `nodeport_rank[s]` is the 1-based
-    position in KUBE-NODEPORTS (0: no node port); `local_policy[s]` marks
+    `headless[s]` marks Services without a ClusterIP; `node_port[s]` those with node
+    ports; `nodeport_rank[s]` is the 1-based position in KUBE-NODEPORTS (0: no rule
+    there: no node port or no endpoints); `local_policy[s]` marks
     externalTrafficPolicy Local; `load_balancer[s]` marks `type: LoadBalancer`.
     """
 
@@ -37,6 +38,7 @@ class Topology:
     popularity_cdf: np.ndarray
     headless: np.ndarray
     nodeport_rank: np.ndarray
+    node_port: np.ndarray
     local_policy: np.ndarray
     load_balancer: np.ndarray
 
@@ -94,7 +96,8 @@ def build_topology(scenario: Scenario, placement: np.random.Generator,
     weights = weights * eligible
     cdf = np.cumsum(weights) / weights.sum()
     return Topology(scenario.node_count, offsets, nodes_flat, rank,
-                    kube_services_length(len(with_rules)), cdf, headless, nodeport_rank, local, lb)
+                    kube_services_length(len(with_rules)), cdf, headless, nodeport_rank,
+                    has_nodeport, local, lb)
 
 
 def _listed(scenario: Scenario):

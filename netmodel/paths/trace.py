@@ -77,7 +77,7 @@ def trace(scenario: Scenario, profile: Profile, kind: str, service: str | None =
         streams(scenario.run.seed, 0)))
     if reason is None and topo.endpoints(s) == 0:
         reason = f"Service {names[s]} has no ready endpoints: iptables REJECTs, others drop"
-    if reason is None and kind in ("external-nodeport", "external-loadbalancer") and topo.nodeport_rank[s] == 0:
+    if reason is None and kind in ("external-nodeport", "external-loadbalancer") and not topo.node_port[s]:
         reason = f"Service {names[s]} has no node port (type ClusterIP): not reachable from outside"
     if reason is not None:
         return Trace(kind, names[s], False, reason, "", ())

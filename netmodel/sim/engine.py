@@ -195,9 +195,9 @@ class Engine:
     def _callable(self, kind: str) -> np.ndarray | None:
         """Services a kind may call: NodePort needs a node port, LoadBalancer its type."""
         if kind == "external-nodeport":
-            return self.topology.nodeport_rank > 0
+            return self.topology.node_port
         if kind == "external-loadbalancer":
-            return self.topology.load_balancer & (self.topology.nodeport_rank > 0)
+            return self.topology.load_balancer
         return None
 
     def _arrivals(self, times, kind, service, draws, first, per_conn):

@@ -167,16 +167,10 @@ def dns_queries(name: str, ndots: int, host_search_domains: int) -> int:
     resolves at the first domain, 'name.namespace' at the second, and an external name
     only after every search domain answered NXDOMAIN, as itself.
     """
-    if name == "fqdn":
+    if name == "fqdn" or _DOTS[name] >= ndots:
         return 1
-    dots = _DOTS[name]
-    if dots >= ndots:
-        return 1
-    if name == "short":
-        return 1
-    if name == "namespaced":
-        return 2
-    return CLUSTER_SEARCH_DOMAINS + host_search_domains + 1
+    found_at = {"short": 1, "namespaced": 2}  # <ns>.svc.cluster.local, then svc.cluster.local
+    return found_at.get(name, CLUSTER_SEARCH_DOMAINS + host_search_domains + 1)
 
 
 def _dns(p: Placement, dp: str) -> tuple[Leg, ...]:

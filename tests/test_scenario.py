@@ -273,7 +273,7 @@ def test_cost_overrides_are_applied_and_sourced(tmp_path):
 def test_unknown_cost_parameter(tmp_path):
     message = error_of(tmp_path, "name: x\ncosts:\n  veth: 2us\n  iptables_rules: 1ns\n")
     assert message.startswith("s.yaml:4: costs.iptables_rules: unknown cost parameter (known: tcp_stack_tx, ")
-    assert message.endswith(", coredns_query, dns_upstream_latency)")
+    assert message.endswith(", nftables_list_chain, ipvs_operation, ebpf_map_update)")
 
 
 def test_cost_override_with_bad_unit(tmp_path):

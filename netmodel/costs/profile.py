@@ -49,6 +49,14 @@ PARAMETERS: dict[str, str] = {
     "kubelet_stream": "time",
     "coredns_query": "time",
     "dns_upstream_latency": "time",
+    "iptables_sync_fixed": "time",
+    "iptables_restore_line": "time",
+    "iptables_table_rule": "time",
+    "nftables_sync_fixed": "time",
+    "nftables_element": "time",
+    "nftables_list_chain": "time",
+    "ipvs_operation": "time",
+    "ebpf_map_update": "time",
 }
 """Parameter name -> dimension ('time' in seconds, 'size' in bytes)."""
 

@@ -244,45 +244,40 @@ def _nodeport_in(p: Placement, dp: str, dst: str, local: bool, syn: bool) -> tup
     return hops + entry_to_pod("entry", dst, local, dp, wakeup=not syn)
 
 
-def _external_service(kind: str, p: Placement, dp: str, cloud_lb: bool) -> Route:
+def _via_node_port(p: Placement, dp: str, target: str, local: bool, cloud_lb: bool):
+    """Between an outside client and a Pod on role `target` through a node port (behind a
+    cloud LB if any): `inbound(syn)` hops and the `outbound` hops of a reply."""
     lb_in, lb_out = _cloud_lb(cloud_lb)
-    local = p.entry_is_server
 
     def inbound(syn: bool) -> tuple[Hop, ...]:
-        return lb_in + from_outside("entry") + _nodeport_in(p, dp, "server", local, syn)
+        return lb_in + from_outside("entry") + _nodeport_in(p, dp, target, local, syn)
 
-    def outbound() -> tuple[Hop, ...]:
-        return pod_to_entry("server", "entry", local, dp) + to_outside("entry") + lb_out
+    return inbound, pod_to_entry(target, "entry", local, dp) + to_outside("entry") + lb_out
 
+
+def _external_service(kind: str, p: Placement, dp: str, cloud_lb: bool) -> Route:
+    inbound, outbound = _via_node_port(p, dp, "server", p.entry_is_server, cloud_lb)
     syn = inbound(True) + (Hop("pod", "connection-setup", "server", "softirq",
                                 "SYN receive, accept (server side)"),)
-    return Route(kind, (Leg("empty", syn), Leg("empty", outbound())),
-                 (Leg("request", inbound(False)), _app(), Leg("response", outbound())))
+    return Route(kind, (Leg("empty", syn), Leg("empty", outbound)),
+                 (Leg("request", inbound(False)), _app(), Leg("response", outbound)))
 
 
 def _ingress(p: Placement, dp: str, tls: bool, cloud_lb: bool) -> Route:
-    lb_in, lb_out = _cloud_lb(cloud_lb)
-    local = p.entry_is_proxy
-
-    def inbound(syn: bool) -> tuple[Hop, ...]:
-        return lb_in + from_outside("entry") + _nodeport_in(p, dp, "proxy", local, syn)
-
-    def outbound() -> tuple[Hop, ...]:
-        return pod_to_entry("proxy", "entry", local, dp) + to_outside("entry") + lb_out
-
+    inbound, outbound = _via_node_port(p, dp, "proxy", p.entry_is_proxy, cloud_lb)
     accept = (Hop("pod", "connection-setup", "proxy", "softirq", "SYN receive, accept (Ingress controller)"),)
-    connect = [Leg("empty", inbound(True) + accept), Leg("empty", outbound())]
+    connect = [Leg("empty", inbound(True) + accept), Leg("empty", outbound)]
     if tls:
         connect += [Leg("empty", inbound(False) + (
             Hop("pod", "tls-handshake", "proxy", "work", "TLS handshake: key exchange, certificate"),)),
-            Leg("empty", outbound())]
+            Leg("empty", outbound)]
     upstream = pod_to_pod("proxy", "server", p.proxy_is_server, dp)
     back = pod_to_pod("server", "proxy", p.proxy_is_server, dp)
     return Route("external-ingress", tuple(connect), (
         Leg("request", inbound(False)),
         Leg("request", (Hop("pod", "ingress-proxy", "proxy", "work",
                             "L7 proxy: parse, route by host and path, pick an endpoint"),)),
-        Leg("request", upstream), _app(), Leg("response", back), Leg("response", outbound())))
+        Leg("request", upstream), _app(), Leg("response", back), Leg("response", outbound)))
 
 
 def _kubectl(kind: str, p: Placement, dp: str) -> Route:

@@ -42,13 +42,11 @@ _DIMENSION_MARKERS = {next(m for m in alias.__metadata__ if isinstance(m, Before
 """The unit-parsing validator of each quantity type in the schema -> its dimension."""
 
 
-def plot_summary(df: pd.DataFrame, axes: list[str], plot_dir: Path,
-                 axis_ranges: dict[str, tuple[float, float]] | None = None) -> list[Path]:
+def plot_summary(df: pd.DataFrame, axes: list[str], plot_dir: Path) -> list[Path]:
     """Write the PNGs of a summary table into `plot_dir`; return their paths.
 
     One `<axis>__<traffic>.png` per swept axis (other than the mode) and traffic
     kind; with no such axis, one `modes__<traffic>.png` bar chart per traffic kind.
-    `axis_ranges` optionally fixes the x range of an axis, in SI units.
     """
     plot_dir = Path(plot_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +58,7 @@ def plot_summary(df: pd.DataFrame, axes: list[str], plot_dir: Path,
             fig = _mode_bars(rows, traffic)
             paths.append(_save(fig, plot_dir / f"modes__{_safe(traffic)}.png"))
         for axis in swept:
-            fig = _axis_lines(rows, axis, swept, traffic, (axis_ranges or {}).get(axis))
+            fig = _axis_lines(rows, axis, swept, traffic)
             paths.append(_save(fig, plot_dir / f"{_safe(axis)}__{_safe(traffic)}.png"))
     return paths
 
@@ -85,8 +83,7 @@ def axis_dimension(axis: str) -> str:
                  if isinstance(m, BeforeValidator) and m in _DIMENSION_MARKERS), "count")
 
 
-def _axis_lines(rows: pd.DataFrame, axis: str, swept: list[str], traffic: str,
-                x_range: tuple[float, float] | None) -> Figure:
+def _axis_lines(rows: pd.DataFrame, axis: str, swept: list[str], traffic: str) -> Figure:
     held = []
     for other in (a for a in swept if a != axis):
         # An axis zipped with this one takes one value per value of it: it moves along.
@@ -122,8 +119,6 @@ def _axis_lines(rows: pd.DataFrame, axis: str, swept: list[str], traffic: str,
         if len(x) and x.min() > 0 and x.max() > _LOG_SPAN * x.min():
             ax.set_xscale("log")
             ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        if x_range is not None:
-            ax.set_xlim(x_range[0] / scale, x_range[1] / scale)
     fig.suptitle("; ".join([f"{traffic}: {axis} sweep", *held]))
     return fig
 

@@ -15,8 +15,13 @@ PURPOSES = ("placement", "rule-order", "arrivals", "traffic-kind", "client-node"
 """Purpose names; their position is part of the seed, so only ever append."""
 
 
-def streams(seed: int, replication: int) -> dict[str, np.random.Generator]:
-    """One independent Generator per purpose for this seed and replication."""
+def streams(seed: int, replication: int, purposes: tuple[str, ...] = PURPOSES,
+            domain: tuple[int, ...] = ()) -> dict[str, np.random.Generator]:
+    """One independent Generator per purpose for this seed and replication.
+
+    A model other than the data plane passes its own `purposes` and a `domain` prefix of
+    the spawn key (e.g. the control plane's), so its draws never coincide with these.
+    """
     return {name: np.random.Generator(np.random.PCG64(
-                np.random.SeedSequence(entropy=seed, spawn_key=(replication, i))))
-            for i, name in enumerate(PURPOSES)}
+                np.random.SeedSequence(entropy=seed, spawn_key=(*domain, replication, i))))
+            for i, name in enumerate(purposes)}

@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a field by dotted path before validation, e.g. "
                           "services.count=100 (VALUE is read as YAML; repeatable)")
     run.add_argument("--json", action="store_true", help="print the rows as JSON")
+    run.add_argument("--metrics", type=Path, metavar="DIR",
+                     help="write kube-proxy's control-plane histograms in Prometheus text "
+                          "format to DIR (needs control_plane.enabled)")
     run.set_defaults(command=_run)
 
     trace = commands.add_parser("trace", help="print the hop-by-hop path of a traffic kind")
@@ -149,13 +152,36 @@ def _run(args: argparse.Namespace) -> int:
         scenario, profile = point.scenario, point.profile
         where = f", point {point.point_id}: " + ", ".join(f"{k}={_plain(v)}"
                                                           for k, v in point.values.items())
-    rows = run_point(scenario, profile)
+    if args.metrics is None:
+        rows = run_point(scenario, profile)
+    else:
+        rows = run_point(scenario, profile, _metrics_writer(scenario, args.metrics))
     if args.json:
         print(json.dumps([{k: _json_safe(v) for k, v in row.items()} for row in rows], indent=2))
         return 0
     print(f"scenario '{scenario.name}', kube-proxy {scenario.kube_proxy.mode}{where}")
     print(_table(rows))
+    if scenario.control_plane.enabled and rows:
+        r = rows[0]
+        print(f"control plane: network programming p50 {r['network_programming_p50_s']:.3g} s, "
+              f"p90 {r['network_programming_p90_s']:.3g} s, p99 {r['network_programming_p99_s']:.3g} s; "
+              f"sync p50 {r['sync_proxy_rules_p50_s']:.3g} s, p99 {r['sync_proxy_rules_p99_s']:.3g} s; "
+              f"watch egress {r['watch_bytes_per_s']:,.0f} B/s")
     return 0
+
+
+def _metrics_writer(scenario, out: Path):
+    """A control_sink for run_point: DIR/<name>-r<replication>.prom per replication."""
+    from netmodel.sim.controlplane import prometheus_histograms
+
+    if not scenario.control_plane.enabled:
+        raise NetmodelError("needs control_plane.enabled: true in the scenario", field="--metrics")
+    out.mkdir(parents=True, exist_ok=True)
+
+    def write(replication, result) -> None:
+        (out / f"{scenario.name}-r{replication}.prom").write_text(prometheus_histograms(result))
+
+    return write
 
 
 def _trace(args: argparse.Namespace) -> int:

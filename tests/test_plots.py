@@ -5,14 +5,15 @@ import itertools
 import pandas as pd
 import pytest
 
-from netmodel.results.plots import MODE_COLOURS, _axis_lines, axis_dimension, plot_summary
+from netmodel.results.plots import _PROGRAMMING, MODE_COLOURS, _axis_lines, axis_dimension, plot_summary
 
 PNG = b"\x89PNG\r\n\x1a\n"
 KINDS = ("pod-clusterip", "pod-pod-cross-node")
 
 
-def summary(replications=1, **axes):
-    """A summary table over the grid of `axes` (dotted name -> values), both traffic kinds."""
+def summary(replications=1, control=False, **axes):
+    """A summary table over the grid of `axes` (dotted name -> values), both traffic kinds;
+    with `control`, the control-plane columns are filled in."""
     axes.setdefault("kube_proxy.mode", ["iptables"])
     rows = []
     for point_id, values in enumerate(itertools.product(*axes.values())):
@@ -22,6 +23,8 @@ def summary(replications=1, **axes):
             rows.append({"point_id": point_id, **point, "traffic": kind,
                          "p50_s": 1e-4 * scale, "p99_s": 3e-4 * scale,
                          "p99_s_ci95": 2e-5 if replications > 1 else float("nan"),
+                         "network_programming_p50_s": 0.5 * scale if control else float("nan"),
+                         "network_programming_p99_s": 2.0 * scale if control else float("nan"),
                          "replications": replications})
     return pd.DataFrame(rows)
 
@@ -125,3 +128,15 @@ def test_error_bars_on_p99_only_with_replications():
 ])
 def test_axis_dimension_comes_from_the_schema(axis, dimension):
     assert axis_dimension(axis) == dimension
+
+
+def test_control_plane_figures_when_it_was_simulated(tmp_path):
+    df = summary(control=True, **{"cluster.nodes": [100, 1000], "kube_proxy.mode": ["iptables", "ipvs"]})
+    paths = plot_summary(df, ["cluster.nodes", "kube_proxy.mode"], tmp_path / "plots")
+    assert [p.name for p in paths][-1] == "cluster.nodes__control-plane.png"
+    fig = _axis_lines(df[df["traffic"] == "pod-clusterip"], "cluster.nodes", ["cluster.nodes"],
+                      "control plane", _PROGRAMMING)
+    left, right = fig.axes
+    assert left.get_ylabel() == "p50 network programming (ms)"
+    assert left.get_lines()[0].get_ydata()[0] == pytest.approx(500.0)
+    assert right.get_lines()[0].get_ydata()[0] == pytest.approx(2000.0)

@@ -21,7 +21,7 @@ import pytest
 
 from netmodel.errors import NetmodelError
 from netmodel.paths import TRAFFIC_KINDS
-from netmodel.results.summary import COLUMNS, DROP_COLUMNS
+from netmodel.results.summary import COLUMNS, CONTROL_PLANE_COLUMNS, DROP_COLUMNS
 from netmodel.run.sweep import SweepInterrupted, run_sweep
 from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.loader import load_scenario
@@ -59,7 +59,7 @@ def fake_runner(scenario, profile):
                "p99_s_ci95": math.nan, "throughput_rps": 1000.0 / 3,
                "rule_lookup_cpu_s_per_request": p50 / 7, "softirq_cpu_s_per_request": p50 / 3,
                "cross_node_share": 0.5 if kind == "pod-clusterip" else 1.0,
-               "endpoint_load_skew": 1.0,
+               "endpoint_load_skew": 1.0, **dict.fromkeys(CONTROL_PLANE_COLUMNS, math.nan),
                "replications": scenario.run.replications}
         assert tuple(row) == COLUMNS
         rows.append(row)

@@ -47,6 +47,8 @@ def plot_summary(df: pd.DataFrame, axes: list[str], plot_dir: Path) -> list[Path
 
     One `<axis>__<traffic>.png` per swept axis (other than the mode) and traffic
     kind; with no such axis, one `modes__<traffic>.png` bar chart per traffic kind.
+    With the control plane simulated, also `<axis>__control-plane.png`: p50 and p99
+    network programming latency per mode.
     """
     plot_dir = Path(plot_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +62,12 @@ def plot_summary(df: pd.DataFrame, axes: list[str], plot_dir: Path) -> list[Path
         for axis in swept:
             fig = _axis_lines(rows, axis, swept, traffic)
             paths.append(_save(fig, plot_dir / f"{_safe(axis)}__{_safe(traffic)}.png"))
+    # The control plane is one figure per point: take the first traffic kind's rows.
+    control = df[df["traffic"] == df["traffic"].iloc[0]] if len(df) else df
+    if len(control) and control["network_programming_p50_s"].notna().any():
+        for axis in swept:
+            fig = _axis_lines(control, axis, swept, "control plane", _PROGRAMMING)
+            paths.append(_save(fig, plot_dir / f"{_safe(axis)}__control-plane.png"))
     return paths
 
 
@@ -83,7 +91,15 @@ def axis_dimension(axis: str) -> str:
                  if isinstance(m, BeforeValidator) and m in _DIMENSION_MARKERS), "count")
 
 
-def _axis_lines(rows: pd.DataFrame, axis: str, swept: list[str], traffic: str) -> Figure:
+_LATENCY = (("p50_s", "p50 latency (ms)", None), ("p99_s", "p99 latency (ms)", "p99_s_ci95"))
+"""Columns of the two panels of a request-latency figure: column, y label, CI column."""
+_PROGRAMMING = (("network_programming_p50_s", "p50 network programming (ms)", None),
+                ("network_programming_p99_s", "p99 network programming (ms)", None))
+"""The two panels of a control-plane figure (kube-proxy's network_programming_duration)."""
+
+
+def _axis_lines(rows: pd.DataFrame, axis: str, swept: list[str], traffic: str,
+                panels=_LATENCY) -> Figure:
     held = []
     for other in (a for a in swept if a != axis):
         # An axis zipped with this one takes one value per value of it: it moves along.
@@ -106,11 +122,11 @@ def _axis_lines(rows: pd.DataFrame, axis: str, swept: list[str], traffic: str) -
     for mode in (m for m in KUBE_PROXY_MODES if m in set(rows[MODE])):
         line = rows[MODE] == mode
         style = dict(marker=MODE_MARKERS[mode], color=MODE_COLOURS[mode], label=mode, capsize=3)
-        left.errorbar(x[line], rows.loc[line, "p50_s"] * 1e3, **style)
-        right.errorbar(x[line], rows.loc[line, "p99_s"] * 1e3,
-                       yerr=rows.loc[line, "p99_s_ci95"] * 1e3 if with_ci else None, **style)
+        for ax, (column, _, ci) in zip((left, right), panels):
+            ax.errorbar(x[line], rows.loc[line, column] * 1e3,
+                        yerr=rows.loc[line, ci] * 1e3 if ci and with_ci else None, **style)
     left.legend(title="kube-proxy mode", fontsize="small")
-    for ax, label in ((left, "p50 latency (ms)"), (right, "p99 latency (ms)")):
+    for ax, (_, label, _) in zip((left, right), panels):
         _style(ax, label)
         ax.set_xlabel(f"{axis} ({unit})" if unit else axis)
         if not numeric:

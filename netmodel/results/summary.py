@@ -15,16 +15,27 @@ from scipy import stats
 
 from netmodel.paths import TRAFFIC_KINDS
 from netmodel.scenario.schema import Scenario
+from netmodel.sim.controlplane import ControlPlaneResult
 from netmodel.sim.engine import COMPLETED, DROP_REASONS, IN_FLIGHT, ReplicationResult
 
 DROP_COLUMNS = tuple(f"dropped_{r.replace('-', '_')}" for r in DROP_REASONS)
 """One count column per drop reason."""
 
+CONTROL_PLANE_COLUMNS = (
+    "network_programming_p50_s", "network_programming_p90_s", "network_programming_p99_s",
+    "sync_proxy_rules_p50_s", "sync_proxy_rules_p99_s", "watch_bytes_per_s",
+)
+"""Control-plane figures of the point (the same on each of its rows; NaN when
+`control_plane.enabled` is false), pooled over replications: kube-proxy's
+network_programming_duration_seconds and sync_proxy_rules_duration_seconds percentiles,
+and the API server's watch egress."""
+
 COLUMNS = (
     "kube_proxy.mode", "traffic", "requests", "completed", "dropped", *DROP_COLUMNS,
     "in_flight", "measured", "p50_s", "p90_s", "p99_s", "p999_s", "mean_s",
     "mean_s_ci95", "p99_s_ci95", "throughput_rps", "rule_lookup_cpu_s_per_request",
-    "softirq_cpu_s_per_request", "cross_node_share", "endpoint_load_skew", "replications",
+    "softirq_cpu_s_per_request", "cross_node_share", "endpoint_load_skew",
+    *CONTROL_PLANE_COLUMNS, "replications",
 )
 """Columns of a summary row, in order (times in seconds, CPU in core-seconds).
 
@@ -41,8 +52,11 @@ mostly show sampling noise (at 100 per endpoint, noise alone adds about 0.3)."""
 _PERCENTILES = {"p50_s": 50.0, "p90_s": 90.0, "p99_s": 99.0, "p999_s": 99.9}
 
 
-def summarize(scenario: Scenario, results: list[ReplicationResult]) -> list[dict]:
-    """One row per traffic kind with positive weight in the mix, columns as COLUMNS."""
+def summarize(scenario: Scenario, results: list[ReplicationResult],
+              control: list[ControlPlaneResult] = ()) -> list[dict]:
+    """One row per traffic kind with positive weight in the mix, columns as COLUMNS;
+    `control` holds the point's control-plane runs, if any."""
+    control_figures = _control_plane(control)
     rows = []
     for kind in (k for k in TRAFFIC_KINDS if scenario.workload.mix.get(k, 0) > 0):
         k = TRAFFIC_KINDS.index(kind)
@@ -87,10 +101,27 @@ def summarize(scenario: Scenario, results: list[ReplicationResult]) -> list[dict
         row["softirq_cpu_s_per_request"] = _mean(np.concatenate(cpu))
         row["cross_node_share"] = _mean(np.concatenate(cross).astype(float))
         row["endpoint_load_skew"] = _skew(results, k)
+        row.update(control_figures)
         row["replications"] = len(results)
         assert tuple(row) == COLUMNS
         rows.append(row)
     return rows
+
+
+def _control_plane(control: list[ControlPlaneResult]) -> dict[str, float]:
+    """CONTROL_PLANE_COLUMNS from pooled control-plane runs (NaN without any)."""
+    if not control:
+        return dict.fromkeys(CONTROL_PLANE_COLUMNS, math.nan)
+    programming = np.concatenate([c.programming_durations for c in control])
+    syncs = np.concatenate([c.sync_durations for c in control])
+
+    def pct(values: np.ndarray, q: float) -> float:
+        return float(np.percentile(values, q)) if values.size else math.nan
+
+    return dict(zip(CONTROL_PLANE_COLUMNS, (
+        pct(programming, 50), pct(programming, 90), pct(programming, 99),
+        pct(syncs, 50), pct(syncs, 99),
+        float(np.mean([c.watch_bytes_per_second for c in control])))))
 
 
 def _skew(results: list[ReplicationResult], kind: int) -> float:

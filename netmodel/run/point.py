@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from netmodel.costs.profile import Profile
 from netmodel.results.summary import summarize
 from netmodel.scenario.schema import Scenario
+from netmodel.sim.controlplane import ControlPlaneResult, controlplane_config, run_controlplane
 from netmodel.sim.engine import simulate
 
 
-def run_point(scenario: Scenario, profile: Profile) -> list[dict]:
+def run_point(scenario: Scenario, profile: Profile,
+              control_sink: Callable[[int, ControlPlaneResult], None] | None = None) -> list[dict]:
     """Simulate every replication of `scenario` and return one summary row per traffic kind.
 
     Deterministic: the same scenario and profile give identical rows, on any executor.
+    With `control_plane.enabled`, each replication's control-plane run is also handed to
+    `control_sink(replication, result)` when one is given (`netmodel run --metrics`).
     """
-    results = [simulate(scenario, profile, r) for r in range(scenario.run.replications)]
-    return summarize(scenario, results)
+    replications = range(scenario.run.replications)
+    results = [simulate(scenario, profile, r) for r in replications]
+    control = [run_controlplane(controlplane_config(scenario, r), profile) for r in replications
+               if scenario.control_plane.enabled]
+    if control_sink is not None:
+        for r, result in enumerate(control):
+            control_sink(r, result)
+    return summarize(scenario, results, control)

@@ -151,6 +151,13 @@ class KubeProxy(_Strict):
 
     mode: KubeProxyMode = Field("iptables", description="iptables, ipvs, nftables or ebpf "
                                                         "(Cilium-style socket LB)")
+    min_sync_period: Duration = Field(1.0, description="--iptables-min-sync-period: at most "
+                                                       "one sync per this, after a burst, s")
+    sync_period: Duration = Field(30.0, gt=0, description="--iptables-sync-period: periodic "
+                                                          "sync when nothing changes, s")
+    burst_syncs: int = Field(2, ge=1, le=100, description="syncs allowed back to back")
+    minimize_iptables_restore: bool = Field(
+        True, description="iptables: partial restores of changed Services (KEP-3453)")
 
 
 class Server(_Strict):
@@ -216,6 +223,16 @@ class Dns(_Strict):
     coredns_cores: int = Field(1, ge=1, le=64, description="cores of each CoreDNS Pod")
     cache_hit_ratio: float = Field(0.9, ge=0, le=1, description="external names answered "
                                                                "from CoreDNS's cache")
+
+
+class ControlPlane(_Strict):
+    """Endpoint churn and how fast every node's kube-proxy programs it."""
+
+    enabled: bool = Field(False, description="also simulate the control plane for this point")
+    churn_rate: Rate = Field(1.0, description="endpoint changes per second, whole cluster")
+    duration: Duration = Field(120.0, gt=0, description="changes arrive for this long, s")
+    sampled_nodes: int = Field(50, ge=1, le=100_000, description="kube-proxies simulated; the "
+                                                                  "watch fan-out pays for all nodes")
 
 
 class Workload(_Strict):
@@ -314,6 +331,7 @@ class Scenario(_Strict):
     workload: Workload = Field(default_factory=Workload)
     external: External = Field(default_factory=External)
     dns: Dns = Field(default_factory=Dns)
+    control_plane: ControlPlane = Field(default_factory=ControlPlane)
     run: Run = Field(default_factory=Run)
     inventory: Inventory | None = Field(
         None, description="explicit nodes and Services; replaces services.count and "

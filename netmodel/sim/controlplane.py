@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -38,6 +39,9 @@ from netmodel.costs.sync import (ebpf_sync_seconds, iptables_sync_seconds,
                                  ipvs_sync_seconds, nftables_sync_seconds)
 from netmodel.errors import NetmodelError
 from netmodel.sim.random import streams
+
+if TYPE_CHECKING:
+    from netmodel.scenario.schema import Scenario
 from netmodel.sim.stations import Station
 
 MODES = ("iptables", "ipvs", "nftables", "ebpf")
@@ -397,3 +401,26 @@ def prometheus_histograms(result: ControlPlaneResult) -> str:
             + histogram_text("kubeproxy_network_programming_duration_seconds",
                              "In Cluster Network Programming Latency in seconds",
                              result.programming_durations, NETWORK_PROGRAMMING_BUCKETS))
+
+
+def controlplane_config(scenario: "Scenario", replication: int) -> ControlPlaneConfig:
+    """The control-plane run of a scenario point: its cluster, kube-proxy settings and churn.
+
+    An inventory's Services are summarised as their count with endpoints and the mean
+    endpoints per Service (rounded, at least 1).
+    """
+    if scenario.inventory is not None:
+        counts = [len(s.endpoints) for s in scenario.inventory.services if s.endpoints]
+        services = max(len(counts), 1)
+        endpoints = max(round(sum(counts) / len(counts)), 1) if counts else 1
+    else:
+        services = scenario.services.count
+        endpoints = max(scenario.services.endpoints_per_service, 1)
+    kp, cp = scenario.kube_proxy, scenario.control_plane
+    nodes = scenario.node_count
+    return ControlPlaneConfig(
+        nodes=nodes, services=services, endpoints_per_service=endpoints, mode=kp.mode,
+        min_sync_period=kp.min_sync_period, burst_syncs=kp.burst_syncs,
+        sync_period=kp.sync_period, minimize_iptables_restore=kp.minimize_iptables_restore,
+        churn_rate=cp.churn_rate, duration=cp.duration, seed=scenario.run.seed,
+        replication=replication, sampled_nodes=min(cp.sampled_nodes, nodes))

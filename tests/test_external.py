@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from netmodel.run.point import run_point
-from netmodel.sim.engine import APISERVER_THROTTLED, COMPLETED, NO_LOCAL_ENDPOINT, simulate
+from netmodel.sim.engine import APISERVER_THROTTLED, COMPLETED, simulate
 from tests.conftest import make_scenario
 from tests.test_engine import RecordingEngine
 
@@ -129,6 +129,3 @@ def test_port_forward_is_one_stream(profile):
     # uses many API server cores, so at 9,000/s the stream queues and the proxy does not
     assert mean("kubectl-port-forward") > mean("kubectl-proxy")
 
-
-def test_no_local_endpoint_code_is_a_drop_reason():
-    assert NO_LOCAL_ENDPOINT > COMPLETED

@@ -63,7 +63,6 @@ class ReplicationResult:
     endpoint_offsets: np.ndarray
     warmup: float
     last_arrival: float
-    stopped_at: float
 
 
 class _Node:
@@ -84,7 +83,6 @@ class _Connection:
     kind: str
     placement: Placement
     nodes: dict
-    service: int
     endpoint: int
     proxy: int
     lookup: dict
@@ -190,7 +188,7 @@ class Engine:
         return ReplicationResult(self.kind, self.status, self.start, self.end, self.lookup_cpu,
                                  self.softirq_cpu, self.cross, self.endpoint,
                                  topo.endpoint_offsets, sc.run.warmup,
-                                 float(arrivals[-1]), stop)
+                                 float(arrivals[-1]))
 
     def _callable(self, kind: str) -> np.ndarray | None:
         """Services a kind may call: NodePort needs a node port, LoadBalancer its type."""
@@ -226,7 +224,7 @@ class Engine:
             dst = int(ep_nodes[drawn])
             src = dst if kind == "pod-pod-same-node" else (dst + 1 + int(u["client-node"] * (nodes - 1))) % nodes
             return _Connection(kind, Placement(same_node=src == dst), {"client": src, "server": dst},
-                               s, base + drawn, 0, {})
+                               base + drawn, 0, {})
         if kind == "pod-clusterip":
             src = int(u["client-node"] * nodes)
             if topo.headless[s]:  # DNS answers with Pod IPs: straight to a Pod
@@ -249,7 +247,7 @@ class Engine:
                 # kube-dns is one more Service, taken to sit mid-way in KUBE-SERVICES
                 lookup["dns-rule-lookup"] = float(self.costs.rule_lookup_seconds(
                     (topo.rules_in_kube_services + 1) // 2, replica))
-            return _Connection(kind, placement, where, s, base + ep, replica, lookup)
+            return _Connection(kind, placement, where, base + ep, replica, lookup)
         if kind in ("external-nodeport", "external-loadbalancer"):
             return self._place_external(kind, s, u, ep_nodes, base, drawn)
         if kind == "external-ingress":
@@ -257,7 +255,7 @@ class Engine:
         # kubectl proxy / port-forward: through the API server on the control-plane node
         return _Connection(kind, Placement(), {EXTERNAL_CLIENT: None, "proxy": CONTROL_PLANE,
                                                "server": int(ep_nodes[drawn])},
-                           s, base + drawn, 0, {})
+                           base + drawn, 0, {})
 
     def _place_external(self, kind, s, u, ep_nodes, base, drawn):
         topo, nodes = self.topology, self.topology.nodes
@@ -283,7 +281,7 @@ class Engine:
         lookup = float(self.costs.nodeport_lookup_seconds(
             topo.rules_in_kube_services, int(topo.nodeport_rank[s]), position))
         return _Connection(kind, Placement(entry_is_server=entry == dst, snat=not local),
-                           {EXTERNAL_CLIENT: None, "entry": entry, "server": dst}, s, base + ep, 0,
+                           {EXTERNAL_CLIENT: None, "entry": entry, "server": dst}, base + ep, 0,
                            {"nodeport-lookup": lookup})
 
     def _place_ingress(self, s, u, ep_nodes, base, drawn):
@@ -304,7 +302,7 @@ class Engine:
         return _Connection("external-ingress",
                            Placement(entry_is_proxy=entry == proxy, proxy_is_server=proxy == dst, snat=True),
                            {EXTERNAL_CLIENT: None, "entry": entry, "proxy": proxy, "server": dst},
-                           s, base + drawn, replica, {"nodeport-lookup": lookup})
+                           base + drawn, replica, {"nodeport-lookup": lookup})
 
     def _pick_endpoint(self, node: int, service: int, drawn: int, endpoints: int) -> int:
         """Endpoint index chosen by the node's proxy: IPVS round robin, else the random draw
@@ -364,18 +362,24 @@ class Engine:
         return plans
 
     def _stations(self, conn: _Connection) -> dict[str, Station]:
+        """The work stations of this connection's route, by `Step.station` name."""
         pod = self._pods.get(conn.endpoint)
         if pod is None:
             pod = self._pods[conn.endpoint] = Station(
                 self.env, self.scenario.workload.server.workers, f"pod-{conn.endpoint}")
-        server = conn.nodes["server"]
-        kubelet = self._kubelets.get(server)
-        if kubelet is None:
-            kubelet = self._kubelets[server] = Station(self.env, 1, f"node-{server}/kubelet")
-        return {"app": pod, "lb": self._lb, "dns": self._coredns[conn.proxy % len(self._coredns)],
-                "ingress": self._ingress[conn.proxy % len(self._ingress)],
-                "apiserver": self._apiserver, "port-forward-stream": self._port_forward,
-                "kubelet": kubelet}
+        stations = {"app": pod, "lb": self._lb, "apiserver": self._apiserver,
+                    "port-forward-stream": self._port_forward}
+        if conn.kind == "external-ingress":
+            stations["ingress"] = self._ingress[conn.proxy]
+        elif conn.placement.dns_queries:
+            stations["dns"] = self._coredns[conn.proxy]
+        elif conn.kind == "kubectl-port-forward":
+            server = conn.nodes["server"]
+            kubelet = self._kubelets.get(server)
+            if kubelet is None:
+                kubelet = self._kubelets[server] = Station(self.env, 1, f"node-{server}/kubelet")
+            stations["kubelet"] = kubelet
+        return stations
 
     def _walk(self, plan: tuple[Step, ...], where: dict, stations: dict, variable: dict, r: int):
         """Run `plan`; charge softirq CPU to request `r`; return 0, or the drop code of a

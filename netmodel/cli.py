@@ -1,8 +1,8 @@
 """The `netmodel` command: check a scenario, run one point, run a resumable sweep.
 
     netmodel check SCENARIO
-    netmodel run SCENARIO [--point N] [--set PATH=VALUE ...] [--json]
-    netmodel sweep SCENARIO [--out DIR] [--jobs N] [--quiet] [--force]
+    netmodel run SCENARIO [--point N] [--set PATH=VALUE ...] [--json] [--metrics DIR]
+    netmodel sweep SCENARIO [--out DIR] [--jobs N] [--quiet] [--force] [--metrics DIR]
     netmodel import kubectl DIR -o FILE [--force]
     netmodel trace SCENARIO --traffic KIND [--service NAME] [--format json]
 
@@ -105,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.add_argument("--force", action="store_true",
                        help="replace results of a different scenario in the output folder")
+    sweep.add_argument("--metrics", type=Path, metavar="DIR",
+                       help="also write kube-proxy's control-plane histograms in Prometheus "
+                            "text format, DIR/point-<id>-r<replication>.prom for every point "
+                            "with control_plane.enabled; a done point without them runs again")
     sweep.set_defaults(command=_sweep)
     _add_import(commands)
     return parser
@@ -216,13 +220,16 @@ def _sweep(args: argparse.Namespace) -> int:
     loaded = load_scenario(Path(args.scenario))
     out = args.out if args.out is not None else Path("results") / loaded.scenario.name
     try:
-        run_sweep(loaded, out, jobs=args.jobs, quiet=args.quiet, force=args.force)
+        run_sweep(loaded, out, jobs=args.jobs, quiet=args.quiet, force=args.force,
+                  metrics_dir=args.metrics)
     except SweepInterrupted as stop:
         print(f"interrupted: {stop.done} of {stop.total} points done; run the same command "
               "again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     n_plots = len(list((out / PLOTS).glob("*.png")))
     print(f"wrote {out}/: summary.parquet, summary.csv, meta.json, {_count(n_plots, 'plot')}")
+    if args.metrics is not None:
+        print(f"wrote {args.metrics}/: point-<id>-r<replication>.prom (Prometheus text)")
     return 0
 
 

@@ -8,6 +8,13 @@ The output folder holds
     meta.json                what ran: scenario, profile, axes, package versions
     plots/*.png              see `netmodel.results.plots`
 
+With `metrics_dir` (`netmodel sweep --metrics DIR`), every point whose scenario has
+`control_plane.enabled` also gets kube-proxy's histograms in Prometheus text format, one
+file per replication: `DIR/point-00000-r0.prom` (`prometheus_histograms`). A worker
+returns them with the rows; they are written before the point file, so a point with a
+point file has its metrics too. A point whose point file is up to date but whose metrics
+files are missing is run again.
+
 Every file is written atomically (temporary file, fsync, rename), so an interrupted
 sweep leaves only whole point files; running it again skips them. Nothing in the
 output depends on wall-clock time or on the number of worker processes: the same
@@ -43,8 +50,13 @@ from netmodel.scenario.loader import LoadedScenario
 from netmodel.scenario.schema import Scenario
 from netmodel.scenario.sweep import SweepPoint, expand_sweep
 
-Runner = Callable[[Scenario, Profile], list[dict]]
-"""`run_point`'s signature: one point's scenario and profile -> its summary rows."""
+Runner = Callable[..., list[dict]]
+"""`run_point`'s signature: one point's scenario and profile -> its summary rows. When the
+point's metrics are wanted it is called with a third argument, `control_sink(replication,
+ControlPlaneResult)`."""
+
+Metrics = tuple[str, ...]
+"""One point's Prometheus texts, by replication; empty when not wanted."""
 
 MANIFEST = "manifest.json"
 POINTS = "points"
@@ -53,6 +65,7 @@ SUMMARY_PARQUET = "summary.parquet"
 SUMMARY_CSV = "summary.csv"
 META = "meta.json"
 _TMP_GLOB = ".*.tmp"
+_METRICS_TMP_GLOB = ".point-*.prom.*.tmp"
 _DIGEST_KEY = b"netmodel.point_digest"
 _VERSIONED = ("simpy", "numpy", "pandas", "pyarrow", "pydantic", "matplotlib")
 
@@ -67,32 +80,57 @@ class SweepInterrupted(KeyboardInterrupt):
 
 
 def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bool = False,
-              force: bool = False, runner: Runner | None = None) -> pd.DataFrame:
+              force: bool = False, runner: Runner | None = None,
+              metrics_dir: Path | None = None) -> pd.DataFrame:
     """Run every sweep point not yet on disk in `out_dir`; return the summary table.
 
     The table has `point_id`, one column per swept axis (dotted name, SI value) and
     the runner's columns (times in seconds), one row per point and traffic kind.
     `jobs` > 1 runs points in that many processes. `force` discards results of a
-    different scenario instead of refusing. Raises `SweepInterrupted` on Ctrl-C.
+    different scenario instead of refusing. `metrics_dir`: also write the Prometheus
+    text of every control-plane point (see the module's docstring); a NetmodelError if
+    no point has `control_plane.enabled`. Raises `SweepInterrupted` on Ctrl-C.
     """
     if runner is None:
         from netmodel.run.point import run_point as runner
     out_dir = Path(out_dir)
     points = sorted(expand_sweep(loaded), key=lambda p: p.point_id)
     axes = list(loaded.scenario.sweep.axes) if loaded.scenario.sweep else []
+    if metrics_dir is not None:
+        metrics_dir = Path(metrics_dir)
+        if not any(_has_metrics(p) for p in points):
+            raise NetmodelError("needs control_plane.enabled: true in the scenario or in one "
+                                "of its sweep points", field="--metrics")
     _prepare(out_dir, loaded.digest, len(points), force)
+    if metrics_dir is not None:
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in metrics_dir.glob(_METRICS_TMP_GLOB):
+            tmp.unlink()
 
     digests = {p.point_id: scenario_digest(p.scenario, p.profile) for p in points}
     todo = [p for p in points if _stored_digest(_point_file(out_dir, p)) != digests[p.point_id]]
+    # A done point without all its metrics files is run again (its point file is rewritten
+    # with the same bytes).
+    stale = {p.point_id for p in todo}
+    rerun = [p for p in points if p.point_id not in stale
+             and not all(f.is_file() for f in _metrics_files(metrics_dir, p))]
+    todo = sorted(todo + rerun, key=lambda p: p.point_id)
     done = len(points) - len(todo)
     if done and not quiet:
         print(f"resuming: {done} of {len(points)} points already done", file=sys.stderr)
+    if rerun and not quiet:
+        print(f"running {_count(len(rerun), 'done point')} again: --metrics files missing",
+              file=sys.stderr)
+    wanted = {p.point_id for p in points if _metrics_files(metrics_dir, p)}
     try:
         # Workers start before the progress bar's thread, so they fork a one-thread process.
-        with _executor(todo, runner, jobs) as results, \
+        with _executor(todo, runner, jobs, wanted) as results, \
                 tqdm(total=len(points), initial=done, desc=loaded.scenario.name, unit="point",
                      disable=quiet, file=sys.stderr) as bar:
-            for point, rows in results:
+            for point, (rows, texts) in results:
+                # Metrics first: a point file on disk means its metrics are there too.
+                for path, text in zip(_metrics_files(metrics_dir, point), texts):
+                    _write_atomic(path, text.encode())
                 _write_point(out_dir, point, axes, rows, digests[point.point_id])
                 done += 1
                 bar.update()
@@ -138,11 +176,13 @@ def _prepare(out_dir: Path, digest: str, n_points: int, force: bool) -> None:
 
 
 @contextmanager
-def _executor(todo: list[SweepPoint], runner: Runner,
-              jobs: int) -> Iterator[Iterator[tuple[SweepPoint, list[dict]]]]:
-    """Give an iterator of (point, rows) in finishing order: here, or from a process pool."""
+def _executor(todo: list[SweepPoint], runner: Runner, jobs: int, wanted: set[int]
+              ) -> Iterator[Iterator[tuple[SweepPoint, tuple[list[dict], Metrics]]]]:
+    """Give an iterator of (point, (rows, metrics)) in finishing order: here, or from a
+    process pool; metrics only for the point ids in `wanted`."""
     if jobs <= 1 or len(todo) <= 1:
-        yield ((p, runner(p.scenario, p.profile)) for p in todo)
+        yield ((p, _run_one(runner, p.scenario, p.profile, p.point_id in wanted))
+               for p in todo)
         return
     # fork starts workers fast and shares the imported modules (Linux; elsewhere it is unsafe).
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
@@ -150,7 +190,8 @@ def _executor(todo: list[SweepPoint], runner: Runner,
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context,
                                initializer=_init_worker, initargs=(stop,))
     try:
-        futures = {pool.submit(_run_in_worker, runner, p.scenario, p.profile): p for p in todo}
+        futures = {pool.submit(_run_in_worker, runner, p.scenario, p.profile,
+                               p.point_id in wanted): p for p in todo}
         yield ((futures[f], f.result()) for f in as_completed(futures))
     except BaseException:
         stop.set()  # points already queued to a worker return at once
@@ -170,18 +211,56 @@ def _init_worker(stop) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_in_worker(runner: Runner, scenario: Scenario, profile: Profile) -> list[dict] | None:
+def _run_in_worker(runner: Runner, scenario: Scenario, profile: Profile,
+                   metrics: bool) -> tuple[list[dict], Metrics] | None:
     if _stop_event.is_set():
         return None
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return runner(scenario, profile)
+        return _run_one(runner, scenario, profile, metrics)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _run_one(runner: Runner, scenario: Scenario, profile: Profile,
+             metrics: bool) -> tuple[list[dict], Metrics]:
+    """One point's rows and, if `metrics`, its Prometheus texts (as text: they go back to
+    the parent, which writes them; a worker writes nothing)."""
+    if not metrics:
+        return runner(scenario, profile), ()
+    from netmodel.sim.controlplane import prometheus_histograms
+
+    texts: dict[int, str] = {}
+
+    def collect(replication: int, result) -> None:
+        texts[replication] = prometheus_histograms(result)
+
+    rows = runner(scenario, profile, collect)
+    expected = list(range(scenario.run.replications))
+    if sorted(texts) != expected:
+        raise RuntimeError(f"the runner gave control-plane results for replications "
+                           f"{sorted(texts)}, expected {expected}")
+    return rows, tuple(texts[r] for r in expected)
+
+
+def _point_name(point: SweepPoint) -> str:
+    return f"{point.point_id:05d}"
+
+
 def _point_file(out_dir: Path, point: SweepPoint) -> Path:
-    return out_dir / POINTS / f"{point.point_id:05d}.parquet"
+    return out_dir / POINTS / f"{_point_name(point)}.parquet"
+
+
+def _has_metrics(point: SweepPoint) -> bool:
+    return point.scenario.control_plane.enabled
+
+
+def _metrics_files(metrics_dir: Path | None, point: SweepPoint) -> list[Path]:
+    """DIR/point-00000-r0.prom ... for each replication of a control-plane point."""
+    if metrics_dir is None or not _has_metrics(point):
+        return []
+    return [metrics_dir / f"point-{_point_name(point)}-r{r}.prom"
+            for r in range(point.scenario.run.replications)]
 
 
 def _stored_digest(path: Path) -> str | None:
@@ -213,6 +292,10 @@ def _meta(loaded: LoadedScenario, axes: list[str], n_points: int) -> dict[str, A
             "replications": run.replications,
             "profile": {"name": loaded.profile.name, "digest": loaded.profile.digest()},
             "axes": axes, "points": n_points, "versions": versions}
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

@@ -6,4 +6,4 @@ layers (node, Pod, Service, external) with costs from a profile, and a sweep tur
 many scenario points into latency and throughput curves.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -171,6 +171,13 @@ def _run(args: argparse.Namespace) -> int:
               f"p90 {r['network_programming_p90_s']:.3g} s, p99 {r['network_programming_p99_s']:.3g} s; "
               f"sync p50 {r['sync_proxy_rules_p50_s']:.3g} s, p99 {r['sync_proxy_rules_p99_s']:.3g} s; "
               f"watch egress {r['watch_bytes_per_s']:,.0f} B/s")
+        stale = sum(row["dropped_stale_endpoint"] for row in rows)
+        requests = sum(row["requests"] for row in rows)
+        window = ("no endpoint removed" if math.isnan(r["stale_window_p50_s"]) else
+                  f"stale window p50 {r['stale_window_p50_s']:.3g} s, "
+                  f"p99 {r['stale_window_p99_s']:.3g} s, max {r['stale_window_max_s']:.3g} s")
+        print(f"churn: {r['endpoint_updates']:g} EndpointSlice updates per replication; {window}; "
+              f"stale-endpoint failures {stale:,} of {requests:,} requests")
     return 0
 
 

@@ -11,13 +11,16 @@ import pytest
 from netmodel.cluster.rules import ebpf_map_updates, iptables_restore_lines, iptables_total_rules
 from netmodel.costs.sync import ebpf_sync_seconds, iptables_sync_seconds
 from netmodel.errors import NetmodelError
+from netmodel.sim.churn import EndpointUpdates
 from netmodel.sim.controlplane import (NETWORK_PROGRAMMING_BUCKETS, SYNC_PROXY_RULES_BUCKETS,
                                        ControlPlaneConfig, controlplane_streams,
-                                       prometheus_histograms, run_controlplane)
+                                       prometheus_histograms, run_controlplane, watch_event_bytes,
+                                       watch_send_seconds)
 from netmodel.sim.random import streams
 
-WRITE = 0.025                      # default apiserver_write_latency
-SEND = 2e-6 + 4_000 / 1.25e9       # default per-watcher cost: CPU + 4 KB at 10 Gb/s = 5.2 us
+WRITE = 0.025                      # profile apiserver_write
+SEND = 2e-6 + 4_000 / 1.25e9       # watch_send_per_watcher + a 10-endpoint slice (1,000 B +
+                                   # 10 x 300 B) at apiserver_egress 10 Gb/s = 5.2 us
 
 
 def p50(result):
@@ -105,6 +108,43 @@ def test_fanout_grows_with_node_place_and_count(profile):
         assert r.watch_bytes_per_second == pytest.approx(r.change_times.size * nodes * 4_000 / 120)
 
 
+def test_warm_start_has_no_start_up_sync(profile):
+    """Warm kube-proxies (as every scenario point runs them): rules in place and a full token
+    bucket, so a change syncs as soon as it arrives; the first periodic sync comes at the
+    node's drawn phase, sync_period x (1 - u), and none is full before full_resync_period."""
+    cfg = ControlPlaneConfig(nodes=1, services=100, endpoints_per_service=10, warm_start=True,
+                             change_times=(0.1,), duration=1.0)
+    r = run_controlplane(cfg, profile)
+    u = controlplane_streams(cfg.seed)["proxy-phase"].random((1, 2))[0, 0]
+    assert 30 * (1 - u) > 0.2          # this seed's first periodic sync comes later
+    t_partial = iptables_sync_seconds(profile, iptables_restore_lines(100, 10, 1),
+                                      iptables_total_rules(100, 10))
+    assert r.programming[0, 0] == pytest.approx(2 * WRITE + SEND + t_partial)
+    assert r.sync_start == pytest.approx([0.1 + 2 * WRITE + SEND])
+    assert r.sync_full.tolist() == [False]
+
+
+def test_endpointslice_batch_period_merges_a_services_changes(profile):
+    """Batch period 1 s: changes of one Service at 0.0 and 0.5 s go out in one update at
+    1 write + 1 s + 1 write after the first; another Service's change has its own batch."""
+    updates = EndpointUpdates.replacements([0.0, 0.5, 0.6], [7, 7, 8])
+    cfg = ControlPlaneConfig(nodes=1, services=100, endpoints_per_service=10, mode="ebpf",
+                             min_sync_period=0, endpointslice_batch_period=1.0, warm_start=True,
+                             duration=1.0)
+    r = run_controlplane(cfg, profile, updates)
+    out = WRITE + 1.0 + WRITE + SEND
+    assert r.fanout_delays[:, 0] == pytest.approx([out, out - 0.5, out])
+    assert r.watch_bytes_per_second == pytest.approx(2 * 4_000 / 1.0)  # two events went out
+
+
+def test_watch_event_holds_one_slice_of_at_most_100_endpoints(profile):
+    small = ControlPlaneConfig(endpoints_per_service=10)
+    large = ControlPlaneConfig(endpoints_per_service=1_000)
+    assert watch_event_bytes(small, profile) == 1_000 + 10 * 300
+    assert watch_event_bytes(large, profile) == 1_000 + 100 * 300
+    assert watch_send_seconds(small, profile) == pytest.approx(SEND)
+
+
 # --- shapes (KEP-3453 and issue 4) --------------------------------------------------------
 
 SHAPE = dict(nodes=100, services=1_000, endpoints_per_service=10, churn_rate=2, duration=200,
@@ -178,7 +218,8 @@ def test_more_nodes_longer_fanout_higher_programming_latency(profile):
 def test_same_config_same_arrays(profile):
     cfg = ControlPlaneConfig(**SHAPE, seed=7)
     a, b = run_controlplane(cfg, profile), run_controlplane(cfg, profile)
-    for name in ("change_times", "changed_services", "fanout_delays", "programming",
+    assert np.array_equal(a.updates.services, b.updates.services)
+    for name in ("change_times", "fanout_delays", "programming",
                  "sync_durations", "sync_start", "sync_full"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
     assert prometheus_histograms(a) == prometheus_histograms(b)
@@ -206,7 +247,7 @@ def test_changing_node_count_keeps_the_changes(profile):
     a = run_controlplane(ControlPlaneConfig(nodes=50, churn_rate=2, duration=30), profile)
     b = run_controlplane(ControlPlaneConfig(nodes=500, churn_rate=2, duration=30), profile)
     assert np.array_equal(a.change_times, b.change_times)
-    assert np.array_equal(a.changed_services, b.changed_services)
+    assert np.array_equal(a.updates.services, b.updates.services)
 
 
 @pytest.mark.parametrize("bad", [dict(mode="userspace"), dict(nodes=0), dict(sampled_nodes=5, nodes=2),

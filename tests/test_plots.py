@@ -5,7 +5,8 @@ import itertools
 import pandas as pd
 import pytest
 
-from netmodel.results.plots import _PROGRAMMING, MODE_COLOURS, _axis_lines, axis_dimension, plot_summary
+from netmodel.results.plots import (_PROGRAMMING, _STALE, MODE_COLOURS, _axis_lines, axis_dimension,
+                                    plot_summary, stale_endpoint_share)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 KINDS = ("pod-clusterip", "pod-pod-cross-node")
@@ -25,6 +26,8 @@ def summary(replications=1, control=False, **axes):
                          "p99_s_ci95": 2e-5 if replications > 1 else float("nan"),
                          "network_programming_p50_s": 0.5 * scale if control else float("nan"),
                          "network_programming_p99_s": 2.0 * scale if control else float("nan"),
+                         "stale_window_p99_s": 0.3 if control else float("nan"),
+                         "requests": 1000, "dropped_stale_endpoint": 10 * (point_id + 1),
                          "replications": replications})
     return pd.DataFrame(rows)
 
@@ -133,10 +136,25 @@ def test_axis_dimension_comes_from_the_schema(axis, dimension):
 def test_control_plane_figures_when_it_was_simulated(tmp_path):
     df = summary(control=True, **{"cluster.nodes": [100, 1000], "kube_proxy.mode": ["iptables", "ipvs"]})
     paths = plot_summary(df, ["cluster.nodes", "kube_proxy.mode"], tmp_path / "plots")
-    assert [p.name for p in paths][-1] == "cluster.nodes__control-plane.png"
+    assert [p.name for p in paths][-2:] == ["cluster.nodes__control-plane.png",
+                                            "cluster.nodes__stale-endpoints.png"]
     fig = _axis_lines(df[df["traffic"] == "pod-clusterip"], "cluster.nodes", ["cluster.nodes"],
                       "control plane", _PROGRAMMING)
     left, right = fig.axes
     assert left.get_ylabel() == "p50 network programming (ms)"
     assert left.get_lines()[0].get_ydata()[0] == pytest.approx(500.0)
     assert right.get_lines()[0].get_ydata()[0] == pytest.approx(2000.0)
+
+
+def test_stale_endpoint_share_pools_the_traffic_kinds_of_a_point(tmp_path):
+    """Point p: 10 (p + 1) stale-endpoint failures in each of its 2 traffic kinds' 1,000
+    requests: 1% and 2%; the figure shows them and the p99 stale window of 0.3 s in ms."""
+    df = summary(control=True, **{"cluster.nodes": [100, 1000]})
+    assert stale_endpoint_share(df).tolist() == pytest.approx([0.01, 0.02])
+    rows = df[df["traffic"] == KINDS[0]]
+    fig = _axis_lines(rows.assign(stale_endpoint_share=rows["point_id"].map(stale_endpoint_share(df))),
+                      "cluster.nodes", ["cluster.nodes"], "stale endpoints", _STALE)
+    left, right = fig.axes
+    assert left.get_ylabel() == "requests failed: stale-endpoint (%)"
+    assert left.get_lines()[0].get_ydata().tolist() == pytest.approx([1.0, 2.0])
+    assert right.get_lines()[0].get_ydata()[0] == pytest.approx(300.0)

@@ -273,7 +273,7 @@ def test_cost_overrides_are_applied_and_sourced(tmp_path):
 def test_unknown_cost_parameter(tmp_path):
     message = error_of(tmp_path, "name: x\ncosts:\n  veth: 2us\n  iptables_rules: 1ns\n")
     assert message.startswith("s.yaml:4: costs.iptables_rules: unknown cost parameter (known: tcp_stack_tx, ")
-    assert message.endswith(", nftables_list_chain, ipvs_operation, ebpf_map_update)")
+    assert message.endswith(", apiserver_egress, pod_start_median, pod_start_p99)")
 
 
 def test_cost_override_with_bad_unit(tmp_path):
@@ -338,13 +338,14 @@ def test_docs_show_the_full_example_verbatim():
 
 def test_docs_name_every_field_and_cost_parameter():
     from netmodel.costs.profile import PARAMETERS
-    from netmodel.scenario.schema import (Cluster, InventoryNode, InventoryService, KubeProxy,
-                                          Run, Server, Services, Workload)
+    from netmodel.scenario.schema import (Cluster, ControlPlane, InventoryNode, InventoryService,
+                                          KubeProxy, NodeFailure, RollingUpdate, Run, Scale,
+                                          Server, Services, Workload)
 
     docs = (REPO / "docs" / "scenarios.md").read_text(encoding="utf-8")
     names = [*PARAMETERS]
     for model in (Scenario, Cluster, Services, KubeProxy, Workload, Server, Run, InventoryNode,
-                  InventoryService):
+                  InventoryService, ControlPlane, RollingUpdate, Scale, NodeFailure):
         names += [n for n in model.model_fields if n != "sweep"]
     assert [n for n in names if f"| `{n}` |" not in docs and f"### `{n}`" not in docs] == []
 
@@ -356,3 +357,20 @@ def test_docs_inventory_example_loads(tmp_path):
     [service] = loaded.scenario.inventory.services
     assert (service.type, service.ports[0].node_port, service.endpoints[0].node) == \
         ("NodePort", 31414, "k8s-node02")
+
+
+@pytest.mark.parametrize("event, expected", [
+    ('rolling_update: {max_surge: "x%"}', "s.yaml:4: control_plane.events[0].rolling_update.max_surge: "
+                                          "max_surge is a Pod count or a percentage from '0%' to '100%', not 'x%'"),
+    ("{rolling_update: {}, scale: {replicas: 1}}",
+     "s.yaml:4: control_plane.events[0]: an event is exactly one of rolling_update, scale, node_failure"),
+    ("reboot: {node: 1}", "s.yaml:4: control_plane.events[0].reboot: unknown field 'reboot' "
+                          "(known: rolling_update, scale, node_failure)"),
+    ("rolling_update: {service: 50}", "s.yaml:4: control_plane.events[0].rolling_update.service: "
+                                      "the Services are 0..9"),
+    ("node_failure: {node: 9}", "s.yaml:4: control_plane.events[0].node_failure.node: "
+                                "the cluster has nodes 0..2"),
+    ("scale: {}", "s.yaml:4: control_plane.events[0].scale.replicas: required field 'replicas' is missing"),
+])
+def test_bad_churn_event_is_one_line_at_the_event(tmp_path, event, expected):
+    assert error_of(tmp_path, f"name: x\ncontrol_plane:\n  events:\n    - {event}\n") == expected

@@ -57,8 +57,15 @@ PARAMETERS: dict[str, str] = {
     "nftables_list_chain": "time",
     "ipvs_operation": "time",
     "ebpf_map_update": "time",
+    "apiserver_write": "time",
+    "watch_send_per_watcher": "time",
+    "endpointslice_object_bytes": "size",
+    "endpointslice_endpoint_bytes": "size",
+    "apiserver_egress": "bitrate",
+    "pod_start_median": "time",
+    "pod_start_p99": "time",
 }
-"""Parameter name -> dimension ('time' in seconds, 'size' in bytes)."""
+"""Parameter name -> dimension ('time' in seconds, 'size' in bytes, 'bitrate' in bit/s)."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,7 @@ def load_profile(ref: str, base_dir: Path | None = None) -> Profile:
 def _parse(name: str, raw: Any, *, file: str | None, field: str, line: int | None = None) -> float:
     dimension = PARAMETERS[name]
     if _is_bare_number(raw) and float(raw) != 0:
-        raise NetmodelError(f"give a unit, e.g. '{raw}{'us' if dimension == 'time' else 'B'}'",
+        raise NetmodelError(f"give a unit, e.g. '{raw}{_UNIT_HINT[dimension]}'",
                             file=file, line=line, field=field)
     try:
         value = parse_quantity(raw, dimension)
@@ -157,6 +164,9 @@ def _parse(name: str, raw: Any, *, file: str | None, field: str, line: int | Non
     if value < 0:
         raise NetmodelError("must not be negative", file=file, line=line, field=field)
     return value
+
+
+_UNIT_HINT = {"time": "us", "size": "B", "bitrate": "Gbps"}
 
 
 def _is_bare_number(raw: Any) -> bool:

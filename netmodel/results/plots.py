@@ -47,8 +47,9 @@ def plot_summary(df: pd.DataFrame, axes: list[str], plot_dir: Path) -> list[Path
 
     One `<axis>__<traffic>.png` per swept axis (other than the mode) and traffic
     kind; with no such axis, one `modes__<traffic>.png` bar chart per traffic kind.
-    With the control plane simulated, also `<axis>__control-plane.png`: p50 and p99
-    network programming latency per mode.
+    With the control plane simulated, also `<axis>__control-plane.png` (p50 and p99
+    network programming latency per mode) and `<axis>__stale-endpoints.png` (the share of
+    all the point's requests that failed as stale-endpoint, and the p99 stale window).
     """
     plot_dir = Path(plot_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
@@ -65,10 +66,20 @@ def plot_summary(df: pd.DataFrame, axes: list[str], plot_dir: Path) -> list[Path
     # The control plane is one figure per point: take the first traffic kind's rows.
     control = df[df["traffic"] == df["traffic"].iloc[0]] if len(df) else df
     if len(control) and control["network_programming_p50_s"].notna().any():
+        control = control.assign(stale_endpoint_share=control["point_id"].map(stale_endpoint_share(df)))
         for axis in swept:
             fig = _axis_lines(control, axis, swept, "control plane", _PROGRAMMING)
             paths.append(_save(fig, plot_dir / f"{_safe(axis)}__control-plane.png"))
+            fig = _axis_lines(control, axis, swept, "stale endpoints", _STALE)
+            paths.append(_save(fig, plot_dir / f"{_safe(axis)}__stale-endpoints.png"))
     return paths
+
+
+def stale_endpoint_share(df: pd.DataFrame) -> pd.Series:
+    """Per point_id: requests dropped as stale-endpoint over all requests, every traffic kind
+    of the point together (NaN for a point without requests)."""
+    totals = df.groupby("point_id")[["dropped_stale_endpoint", "requests"]].sum()
+    return totals["dropped_stale_endpoint"] / totals["requests"].where(totals["requests"] > 0)
 
 
 def axis_dimension(axis: str) -> str:
@@ -91,11 +102,16 @@ def axis_dimension(axis: str) -> str:
                  if isinstance(m, BeforeValidator) and m in _DIMENSION_MARKERS), "count")
 
 
-_LATENCY = (("p50_s", "p50 latency (ms)", None), ("p99_s", "p99 latency (ms)", "p99_s_ci95"))
-"""Columns of the two panels of a request-latency figure: column, y label, CI column."""
-_PROGRAMMING = (("network_programming_p50_s", "p50 network programming (ms)", None),
-                ("network_programming_p99_s", "p99 network programming (ms)", None))
+_LATENCY = (("p50_s", "p50 latency (ms)", None, 1e3),
+            ("p99_s", "p99 latency (ms)", "p99_s_ci95", 1e3))
+"""Columns of the two panels of a request-latency figure: column, y label, CI column, factor
+from the column's unit to the label's."""
+_PROGRAMMING = (("network_programming_p50_s", "p50 network programming (ms)", None, 1e3),
+                ("network_programming_p99_s", "p99 network programming (ms)", None, 1e3))
 """The two panels of a control-plane figure (kube-proxy's network_programming_duration)."""
+_STALE = (("stale_endpoint_share", "requests failed: stale-endpoint (%)", None, 100.0),
+          ("stale_window_p99_s", "p99 stale window (ms)", None, 1e3))
+"""The two panels of a stale-endpoint figure (all traffic kinds of a point together)."""
 
 
 def _axis_lines(rows: pd.DataFrame, axis: str, swept: list[str], traffic: str,
@@ -122,11 +138,11 @@ def _axis_lines(rows: pd.DataFrame, axis: str, swept: list[str], traffic: str,
     for mode in (m for m in KUBE_PROXY_MODES if m in set(rows[MODE])):
         line = rows[MODE] == mode
         style = dict(marker=MODE_MARKERS[mode], color=MODE_COLOURS[mode], label=mode, capsize=3)
-        for ax, (column, _, ci) in zip((left, right), panels):
-            ax.errorbar(x[line], rows.loc[line, column] * 1e3,
-                        yerr=rows.loc[line, ci] * 1e3 if ci and with_ci else None, **style)
+        for ax, (column, _, ci, factor) in zip((left, right), panels):
+            ax.errorbar(x[line], rows.loc[line, column] * factor,
+                        yerr=rows.loc[line, ci] * factor if ci and with_ci else None, **style)
     left.legend(title="kube-proxy mode", fontsize="small")
-    for ax, (_, label, _) in zip((left, right), panels):
+    for ax, (_, label, _, _) in zip((left, right), panels):
         _style(ax, label)
         ax.set_xlabel(f"{axis} ({unit})" if unit else axis)
         if not numeric:

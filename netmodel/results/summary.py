@@ -24,11 +24,14 @@ DROP_COLUMNS = tuple(f"dropped_{r.replace('-', '_')}" for r in DROP_REASONS)
 CONTROL_PLANE_COLUMNS = (
     "network_programming_p50_s", "network_programming_p90_s", "network_programming_p99_s",
     "sync_proxy_rules_p50_s", "sync_proxy_rules_p99_s", "watch_bytes_per_s",
+    "endpoint_updates", "stale_window_p50_s", "stale_window_p99_s", "stale_window_max_s",
 )
 """Control-plane figures of the point (the same on each of its rows; NaN when
 `control_plane.enabled` is false), pooled over replications: kube-proxy's
 network_programming_duration_seconds and sync_proxy_rules_duration_seconds percentiles,
-and the API server's watch egress."""
+the API server's watch egress, EndpointSlice updates per replication, and the stale
+window: per (removed endpoint, node), how long the node's rules still sent traffic to a
+Pod that had stopped serving (0 when removed in time; NaN when no endpoint was removed)."""
 
 COLUMNS = (
     "kube_proxy.mode", "traffic", "requests", "completed", "dropped", *DROP_COLUMNS,
@@ -114,6 +117,7 @@ def _control_plane(control: list[ControlPlaneResult]) -> dict[str, float]:
         return dict.fromkeys(CONTROL_PLANE_COLUMNS, math.nan)
     programming = np.concatenate([c.programming_durations for c in control])
     syncs = np.concatenate([c.sync_durations for c in control])
+    stale = np.concatenate([c.stale_windows for c in control])
 
     def pct(values: np.ndarray, q: float) -> float:
         return float(np.percentile(values, q)) if values.size else math.nan
@@ -121,7 +125,9 @@ def _control_plane(control: list[ControlPlaneResult]) -> dict[str, float]:
     return dict(zip(CONTROL_PLANE_COLUMNS, (
         pct(programming, 50), pct(programming, 90), pct(programming, 99),
         pct(syncs, 50), pct(syncs, 99),
-        float(np.mean([c.watch_bytes_per_second for c in control])))))
+        float(np.mean([c.watch_bytes_per_second for c in control])),
+        float(np.mean([c.updates.size for c in control])),
+        pct(stale, 50), pct(stale, 99), float(stale.max()) if stale.size else math.nan)))
 
 
 def _skew(results: list[ReplicationResult], kind: int) -> float:
@@ -129,6 +135,7 @@ def _skew(results: list[ReplicationResult], kind: int) -> float:
     skews = []
     for res in results:
         served = res.endpoint[(res.kind == kind) & (res.status == COMPLETED)]
+        served = served[served < res.endpoint_offsets[-1]]  # Pods there from the start
         if not served.size:
             continue
         per_endpoint = np.bincount(served, minlength=int(res.endpoint_offsets[-1]))

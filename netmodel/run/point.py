@@ -7,7 +7,7 @@ from collections.abc import Callable
 from netmodel.costs.profile import Profile
 from netmodel.results.summary import summarize
 from netmodel.scenario.schema import Scenario
-from netmodel.sim.controlplane import ControlPlaneResult, controlplane_config, run_controlplane
+from netmodel.sim.controlplane import ControlPlaneResult
 from netmodel.sim.engine import simulate
 
 
@@ -19,10 +19,8 @@ def run_point(scenario: Scenario, profile: Profile,
     With `control_plane.enabled`, each replication's control-plane run is also handed to
     `control_sink(replication, result)` when one is given (`netmodel run --metrics`).
     """
-    replications = range(scenario.run.replications)
-    results = [simulate(scenario, profile, r) for r in replications]
-    control = [run_controlplane(controlplane_config(scenario, r), profile) for r in replications
-               if scenario.control_plane.enabled]
+    results = [simulate(scenario, profile, r) for r in range(scenario.run.replications)]
+    control = [res.control for res in results if res.control is not None]
     if control_sink is not None:
         for r, result in enumerate(control):
             control_sink(r, result)

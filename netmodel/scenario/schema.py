@@ -34,6 +34,15 @@ KubeProxyMode = Literal["iptables", "ipvs", "nftables", "ebpf"]
 KUBE_PROXY_MODES: tuple[str, ...] = ("iptables", "ipvs", "nftables", "ebpf")
 
 
+class _SectionError(ValueError):
+    """A check on the whole scenario that belongs to one field: the loader reports it at
+    `location` (as `AllocationError` does for the address ranges)."""
+
+    def __init__(self, message: str, location: tuple):
+        super().__init__(message)
+        self.location = location
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -152,7 +161,8 @@ class KubeProxy(_Strict):
     mode: KubeProxyMode = Field("iptables", description="iptables, ipvs, nftables or ebpf "
                                                         "(Cilium-style socket LB)")
     min_sync_period: Duration = Field(1.0, description="--iptables-min-sync-period: at most "
-                                                       "one sync per this, after a burst, s")
+                                                       "one sync per this, after a burst (not "
+                                                       "for ebpf: Cilium has none), s")
     sync_period: Duration = Field(30.0, gt=0, description="--iptables-sync-period: periodic "
                                                           "sync when nothing changes, s")
     burst_syncs: int = Field(2, ge=1, le=100, description="syncs allowed back to back")
@@ -225,14 +235,108 @@ class Dns(_Strict):
                                                                "from CoreDNS's cache")
 
 
+def _surge(text: str):
+    """A Deployment's maxSurge / maxUnavailable: a Pod count or a percentage of replicas."""
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, (int, str)):
+            raise ValueError(f"{text} is a Pod count or a percentage such as '25%'")
+        if isinstance(v, str):
+            number = v[:-1] if v.endswith("%") else ""
+            if not number.isdigit() or int(number) > 100:
+                raise ValueError(f"{text} is a Pod count or a percentage from '0%' to '100%', "
+                                 f"not {v!r}")
+        elif v < 0:
+            raise ValueError(f"{text} must not be negative")
+        return v
+    return BeforeValidator(check)
+
+
+class RollingUpdate(_Strict):
+    """A Deployment rollout: every Pod of one Service replaced, maxSurge / maxUnavailable
+    at a time (Kubernetes defaults 25% / 25%)."""
+
+    service: int = Field(0, ge=0, description="index of the Service whose Pods roll "
+                                              "(generated Services: 0 is the most popular)")
+    at: Duration = Field(0.0, description="when the rollout starts, s")
+    max_surge: Annotated[int | str, _surge("max_surge")] = Field(
+        "25%", description="Pods above replicas during the rollout (count or %, rounded up)")
+    max_unavailable: Annotated[int | str, _surge("max_unavailable")] = Field(
+        "25%", description="Pods below replicas during the rollout (count or %, rounded down)")
+
+    def pods(self, replicas: int) -> tuple[int, int]:
+        """(maxSurge, maxUnavailable) in Pods for `replicas`, rounded as the Deployment
+        controller does (surge up, unavailable down); both 0 becomes unavailable 1."""
+        def count(v, up):
+            if isinstance(v, int):
+                return v
+            share = int(v[:-1]) * replicas
+            return -(-share // 100) if up else share // 100
+        surge, unavailable = count(self.max_surge, True), count(self.max_unavailable, False)
+        return surge, (1 if surge == 0 and unavailable == 0 else unavailable)
+
+
+class Scale(_Strict):
+    """A Deployment scaled to a new replica count."""
+
+    service: int = Field(0, ge=0, description="index of the Service whose Deployment scales")
+    at: Duration = Field(0.0, description="when, s")
+    replicas: int = Field(ge=0, le=100_000, description="the new replica count")
+
+
+class NodeFailure(_Strict):
+    """A node stops: its Pods stop serving at once; the node lifecycle controller marks
+    them not ready after node_monitor_grace_period and evicts them after eviction_timeout."""
+
+    node: int = Field(0, ge=0, description="index of the node that fails")
+    at: Duration = Field(0.0, description="when, s")
+
+
+class ChurnEvent(_Strict):
+    """One discrete event: exactly one of rolling_update, scale, node_failure."""
+
+    rolling_update: RollingUpdate | None = None
+    scale: Scale | None = None
+    node_failure: NodeFailure | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "ChurnEvent":
+        given = [k for k in ("rolling_update", "scale", "node_failure") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("an event is exactly one of rolling_update, scale, node_failure")
+        return self
+
+    @property
+    def what(self) -> RollingUpdate | Scale | NodeFailure:
+        return self.rolling_update or self.scale or self.node_failure
+
+
 class ControlPlane(_Strict):
-    """Endpoint churn and how fast every node's kube-proxy programs it."""
+    """Endpoint churn and how fast every node's kube-proxy programs it. With it enabled,
+    the data plane's proxies route by the rules each node has programmed."""
 
     enabled: bool = Field(False, description="also simulate the control plane for this point")
-    churn_rate: Rate = Field(1.0, description="endpoint changes per second, whole cluster")
-    duration: Duration = Field(120.0, gt=0, description="changes arrive for this long, s")
+    churn_rate: Annotated[float, _quantity("rate"), Field(ge=0)] = Field(
+        1.0, description="steady churn: Pods replaced per second, whole cluster (0: none)")
+    duration: Duration = Field(120.0, gt=0, description="steady churn lasts this long, s")
+    events: list[ChurnEvent] = Field(default_factory=list, description="rollouts, scaling, "
+                                                                      "node failures")
     sampled_nodes: int = Field(50, ge=1, le=100_000, description="kube-proxies simulated; the "
                                                                   "watch fan-out pays for all nodes")
+    endpointslice_batch_period: Duration = Field(
+        0.0, description="kube-controller-manager --endpointslice-updates-batch-period: "
+                         "changes of one Service within it go out in one update, s")
+    readiness_delay: Duration = Field(
+        0.0, description="container started -> Ready (readiness probe initialDelaySeconds, "
+                         "app warm-up), s")
+    pre_stop: Duration = Field(
+        0.0, description="a deleted Pod keeps serving this long after its endpoint is "
+                         "removed (preStop sleep); 0: the app exits at SIGTERM, s")
+    node_monitor_grace_period: Duration = Field(
+        50.0, description="kube-controller-manager --node-monitor-grace-period: a failed "
+                          "node's Pods are marked not ready after this, s")
+    eviction_timeout: Duration = Field(
+        300.0, description="not-ready/unreachable tolerationSeconds: a failed node's Pods are "
+                           "replaced this long after the node is marked, s")
 
 
 class Workload(_Strict):
@@ -343,6 +447,11 @@ class Scenario(_Strict):
         """Nodes in the cluster: the inventory's when there is one, else cluster.nodes."""
         return len(self.inventory.nodes) if self.inventory is not None else self.cluster.nodes
 
+    @property
+    def service_count(self) -> int:
+        """Services: the inventory's when there is one, else services.count."""
+        return len(self.inventory.services) if self.inventory is not None else self.services.count
+
     @model_validator(mode="after")
     def _fits(self) -> "Scenario":
         if self.inventory is not None:
@@ -362,6 +471,14 @@ class Scenario(_Strict):
                     f"services.count x endpoints_per_service = {pods:,} endpoint Pods do not fit "
                     f"on cluster.nodes x pods_per_node = {room:,}")
             has_pods = pods > 0
+        for i, event in enumerate(self.control_plane.events):
+            what, kind = event.what, next(k for k in ChurnEvent.model_fields if getattr(event, k))
+            if isinstance(what, NodeFailure) and what.node >= self.node_count:
+                raise _SectionError(f"the cluster has nodes 0..{self.node_count - 1}",
+                                    ("control_plane", "events", i, kind, "node"))
+            if not isinstance(what, NodeFailure) and what.service >= self.service_count:
+                raise _SectionError(f"the Services are 0..{self.service_count - 1}",
+                                    ("control_plane", "events", i, kind, "service"))
         mix = self.workload.mix
         if self.node_count < 2 and mix.get("pod-pod-cross-node", 0) > 0:
             raise ValueError("traffic kind pod-pod-cross-node needs at least 2 nodes")

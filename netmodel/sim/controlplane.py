@@ -38,6 +38,7 @@ from netmodel.costs.profile import Profile
 from netmodel.costs.sync import (ebpf_sync_seconds, iptables_sync_seconds,
                                  ipvs_sync_seconds, nftables_sync_seconds)
 from netmodel.errors import NetmodelError
+from netmodel.sim.churn import EndpointUpdates, ProgrammedEndpoints, generate_churn, poisson_times
 from netmodel.sim.random import streams
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ MODES = ("iptables", "ipvs", "nftables", "ebpf")
 CONTROLPLANE_SPAWN_KEY = 0x6B70  # "kp"
 """First element of this module's SeedSequence spawn keys (see the module docstring)."""
 
-CONTROLPLANE_PURPOSES = ("change-arrivals", "changed-service", "watch-order")
+CONTROLPLANE_PURPOSES = ("change-arrivals", "changed-service", "watch-order", "proxy-phase",
+                         "changed-endpoint", "pod-node", "pod-start")
 """Stream names; their position is part of the seed, so only ever append."""
 
 SYNC_PROXY_RULES_BUCKETS: tuple[float, ...] = tuple(0.001 * 2 ** i for i in range(15))
@@ -97,21 +99,15 @@ class ControlPlaneConfig:
     """Explicit change times (seconds, sorted) instead of Poisson arrivals."""
     sampled_nodes: int | None = None
     """kube-proxies simulated; None: min(nodes, 50). The fan-out always pays for `nodes`."""
-    apiserver_write_latency: float = 0.025
-    """One mutating API call, dominated by the etcd commit. assumed: etcd backend_commit p99
-    < 25 ms (etcd FAQ v3.5, reference-figures.md "Control-plane defaults and SLOs"), taken as a
-    fixed latency. An endpoint change pays two: the Pod status write and the EndpointSlice write."""
     endpointslice_batch_period: float = 0.0
     """--endpointslice-updates-batch-period: default 0, every change triggers an update
-    (reference-figures.md "Control-plane defaults and SLOs"); here a fixed extra delay."""
-    watch_send_per_watcher: float = 2e-6
-    """API server CPU to hand one (already serialized, cached) watch event to one watcher.
-    assumed: a channel send and an HTTP/2 frame write, a few microseconds; no measurement found."""
-    watch_event_bytes: int = 4_000
-    """Bytes of one EndpointSlice watch event. assumed: ~300 B per endpoint (address,
-    conditions, nodeName, zone, targetRef) for E = 10 plus ~1 KB of metadata, protobuf."""
-    apiserver_egress_bandwidth: float = 1.25e9
-    """API server egress in bytes per second. assumed: one 10 Gb/s NIC, watch traffic only."""
+    (reference-figures.md "Control-plane defaults and SLOs"). Otherwise a Service's changes
+    within the period after its first one go out together in one update."""
+    warm_start: bool = False
+    """False: every kube-proxy starts at t = 0 with a full sync (all restarted at once).
+    True: they have been running: rules in place, token bucket full, the last sync ended at
+    a time drawn per node in the last `sync_period`, the last full one in the last
+    `full_resync_period` (what a scenario point uses)."""
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -120,11 +116,10 @@ class ControlPlaneConfig:
         for name in ("nodes", "services", "endpoints_per_service", "burst_syncs"):
             if getattr(self, name) < 1:
                 raise NetmodelError("must be at least 1", field=name)
-        for name in ("min_sync_period", "churn_rate", "duration", "apiserver_write_latency",
-                     "endpointslice_batch_period", "watch_send_per_watcher"):
+        for name in ("min_sync_period", "churn_rate", "duration", "endpointslice_batch_period"):
             if getattr(self, name) < 0:
                 raise NetmodelError("must not be negative", field=name)
-        for name in ("sync_period", "full_resync_period", "apiserver_egress_bandwidth"):
+        for name in ("sync_period", "full_resync_period"):
             if getattr(self, name) <= 0:
                 raise NetmodelError("must be positive", field=name)
         if self.sampled_nodes is not None and not 1 <= self.sampled_nodes <= self.nodes:
@@ -135,10 +130,23 @@ class ControlPlaneConfig:
         """kube-proxies actually simulated."""
         return self.sampled_nodes if self.sampled_nodes is not None else min(self.nodes, 50)
 
-    @property
-    def watch_send_seconds(self) -> float:
-        """Seconds the API server egress spends on one watcher per change."""
-        return self.watch_send_per_watcher + self.watch_event_bytes / self.apiserver_egress_bandwidth
+
+ENDPOINTS_PER_SLICE = 100
+"""EndpointSlice controller default --max-endpoints-per-slice (reference-figures.md)."""
+
+
+def watch_event_bytes(config: ControlPlaneConfig, profile: Profile) -> float:
+    """Bytes of one EndpointSlice watch event: a change rewrites one slice of up to
+    ENDPOINTS_PER_SLICE of the Service's endpoints."""
+    per_slice = min(config.endpoints_per_service, ENDPOINTS_PER_SLICE)
+    return profile["endpointslice_object_bytes"] + per_slice * profile["endpointslice_endpoint_bytes"]
+
+
+def watch_send_seconds(config: ControlPlaneConfig, profile: Profile) -> float:
+    """Seconds the API server egress spends on one watcher per update: its CPU for the
+    watcher plus the event's bytes at the egress rate."""
+    return (profile["watch_send_per_watcher"]
+            + 8 * watch_event_bytes(config, profile) / profile["apiserver_egress"])
 
 
 @dataclass
@@ -146,14 +154,12 @@ class ControlPlaneResult:
     """Per (change, sampled node) and per sync records of one run; times in seconds."""
 
     config: ControlPlaneConfig
-    change_times: np.ndarray
-    """When each endpoint change happened (the Pod replaced)."""
-    changed_services: np.ndarray
-    """Index of the Service each change touched."""
+    updates: EndpointUpdates
+    """The EndpointSlice updates programmed (a change: one update)."""
     fanout_delays: np.ndarray
-    """(changes, sampled nodes): change -> the change reaches that node's kube-proxy."""
+    """(updates, sampled nodes): change -> the update reaches that node's kube-proxy."""
     programming: np.ndarray
-    """(changes, sampled nodes): network_programming_duration, change -> end of the first
+    """(updates, sampled nodes): network_programming_duration, change -> end of the first
     sync on that node that includes it."""
     sync_node: np.ndarray
     sync_start: np.ndarray
@@ -162,11 +168,20 @@ class ControlPlaneResult:
     sync_full: np.ndarray
     """Whether each sync was a full one."""
     sync_changes: np.ndarray
-    """Endpoint changes each sync included."""
+    """Updates each sync included."""
     watch_bytes_per_second: float
-    """API server watch egress for EndpointSlices over [0, duration), all nodes."""
+    """API server watch egress for EndpointSlices over [0, duration) (or until the last
+    update when they run past it), all nodes."""
     end_time: float = field(default=0.0)
     """Simulated time at which the last change was programmed on every sampled node."""
+    stale_windows: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """Coupled runs (`couple`): per (endpoint removed, sampled node), seconds its rules
+    still sent traffic to the Pod after it stopped serving (0: removed in time)."""
+
+    @property
+    def change_times(self) -> np.ndarray:
+        """When each update's change happened."""
+        return self.updates.times
 
     @property
     def programming_durations(self) -> np.ndarray:
@@ -188,11 +203,11 @@ def controlplane_streams(seed: int, replication: int = 0) -> dict[str, np.random
 
 
 def sync_seconds(config: ControlPlaneConfig, profile: Profile, full: bool,
-                 changes: int, changed_services: int) -> float:
-    """Seconds of one sync on one node that includes `changes` endpoint changes touching
-    `changed_services` distinct Services; each change replaces one endpoint (one removed,
-    one added), so every Service keeps E endpoints. Full: iptables full restore, nftables
-    full transaction; IPVS and eBPF program every Service from scratch (start-up)."""
+                 added: int, removed: int, changed_services: int) -> float:
+    """Seconds of one sync on one node that adds `added` and removes `removed` endpoints
+    of `changed_services` distinct Services; rule counts take every Service at E endpoints.
+    Full: iptables full restore, nftables full transaction; IPVS and eBPF program every
+    Service from scratch (start-up)."""
     s, e = config.services, config.endpoints_per_service
     if config.mode == "iptables":
         partial = None if full or not config.minimize_iptables_restore else changed_services
@@ -200,15 +215,15 @@ def sync_seconds(config: ControlPlaneConfig, profile: Profile, full: bool,
                                      iptables_total_rules(s, e))
     if config.mode == "nftables":
         elements = 0 if full else nftables_elements_changed(changed_services, e,
-                                                            removed_endpoints=changes)
+                                                            removed_endpoints=removed)
         return nftables_sync_seconds(profile, elements, full, s, e)
     if config.mode == "ipvs":
         ops = (ipvs_operations(s * e, services_added=s) if full
-               else ipvs_operations(2 * changes))
+               else ipvs_operations(added + removed))
         return ipvs_sync_seconds(profile, ops)
     updates = (ebpf_map_updates(s, e, added_endpoints=s * e) if full
-               else ebpf_map_updates(changed_services, e, added_endpoints=changes,
-                                     removed_endpoints=changes))
+               else ebpf_map_updates(changed_services, e, added_endpoints=added,
+                                     removed_endpoints=removed))
     return ebpf_sync_seconds(profile, updates)
 
 
@@ -220,16 +235,16 @@ class _KubeProxy:
         self.index = index
         self.run = run
         self.pending: list[int] = []
-        """Changes delivered by the watch and not yet in a sync."""
+        """Updates delivered by the watch and not yet in a sync."""
         self.wake: simpy.Event | None = None
         """Set while the loop sleeps with nothing pending; a delivery triggers it."""
         self.tokens = float(run.config.burst_syncs)
         self.tokens_at = 0.0
 
-    def deliver(self, change: int) -> None:
+    def deliver(self, update: int) -> None:
         """The watch hands kube-proxy a changed EndpointSlice."""
-        self.run.fanout[change, self.index] = self.env.now - self.run.change_times[change]
-        self.pending.append(change)
+        self.run.fanout[update, self.index] = self.env.now - self.run.updates.times[update]
+        self.pending.append(update)
         if self.wake is not None and not self.wake.triggered:
             self.wake.succeed()
 
@@ -245,10 +260,15 @@ class _KubeProxy:
             self.tokens, self.tokens_at = tokens - 1.0, self.env.now
 
     def loop(self):
-        """SimPy process: sync at start-up, then whenever changes are pending (rate-limited)
-        or `sync_period` after the last sync ended."""
+        """SimPy process: sync at start-up (or, warm, carry on from a drawn past), then
+        whenever updates are pending (rate-limited) or `sync_period` after the last sync
+        ended."""
         cfg, run = self.run.config, self.run
         last_full = -math.inf
+        if cfg.warm_start:
+            since_sync, since_full = run.phases[self.index]
+            last_full = -since_full * cfg.full_resync_period
+            yield from self._idle(cfg.sync_period * (1.0 - since_sync))
         while True:
             if run.finished:
                 return
@@ -263,106 +283,130 @@ class _KubeProxy:
             if full:
                 last_full = now
             batch, self.pending = self.pending, []
-            services = len({int(run.services[c]) for c in batch})
-            seconds = sync_seconds(cfg, run.profile, full, len(batch), services)
+            up = run.updates
+            seconds = sync_seconds(cfg, run.profile, full, int(up.added[batch].sum()),
+                                   int(up.removed[batch].sum()),
+                                   len({int(up.services[u]) for u in batch}))
             yield self.env.timeout(seconds)
             run.syncs.append((self.index, now, seconds, full, len(batch)))
             end = self.env.now
-            for c in batch:
-                run.programming[c, self.index] = end - run.change_times[c]
+            for u in batch:
+                run.programming[u, self.index] = end - up.times[u]
             run.programmed += len(batch)
             run.check_done()
-            if not self.pending:
-                self.wake = self.env.event()
-                yield self.wake | self.env.timeout(cfg.sync_period)
-                self.wake = None
+            yield from self._idle(cfg.sync_period)
+
+    def _idle(self, period: float):
+        """SimPy generator: with nothing pending, sleep until a delivery or `period`."""
+        if not self.pending:
+            self.wake = self.env.event()
+            yield self.wake | self.env.timeout(period)
+            self.wake = None
 
 
 class _Run:
     """Shared state of one run."""
 
     def __init__(self, config: ControlPlaneConfig, profile: Profile, env: simpy.Environment,
-                 change_times: np.ndarray, services: np.ndarray):
+                 updates: EndpointUpdates, phases: np.ndarray):
         self.config, self.profile, self.env = config, profile, env
-        self.change_times, self.services = change_times, services
+        self.updates, self.phases = updates, phases
         m = config.simulated_nodes
-        self.fanout = np.full((change_times.size, m), np.nan)
-        self.programming = np.full((change_times.size, m), np.nan)
+        self.fanout = np.full((updates.size, m), np.nan)
+        self.programming = np.full((updates.size, m), np.nan)
         self.syncs: list[tuple[int, float, float, bool, int]] = []
         self.programmed = 0
+        self.published = 0
         self.arrivals_done = False
         self.finished = False
         self.done = env.event()
 
     def check_done(self) -> None:
-        if (self.arrivals_done and not self.finished and self.change_times.size
-                and self.programmed == self.change_times.size * self.config.simulated_nodes):
+        if (self.arrivals_done and not self.finished and self.updates.size
+                and self.programmed == self.updates.size * self.config.simulated_nodes):
             self.finished = True
             self.done.succeed()
 
 
-def _change_times(config: ControlPlaneConfig, rng: np.random.Generator) -> np.ndarray:
+def steady_updates(config: ControlPlaneConfig, rng: dict[str, np.random.Generator]) -> EndpointUpdates:
+    """Updates of a standalone run: at `change_times`, or Poisson at `churn_rate` over
+    `duration`; each replaces one endpoint of a Service drawn uniformly, in one update."""
     if config.change_times is not None:
         times = np.asarray(config.change_times, dtype=float)
         if times.size and (np.any(np.diff(times) < 0) or times[0] < 0):
             raise NetmodelError("must be sorted and not negative", field="change_times")
-        return times
-    if config.churn_rate == 0:
-        return np.empty(0)
-    chunk = int(config.churn_rate * config.duration * 1.2) + 16
-    times = np.cumsum(rng.exponential(1.0 / config.churn_rate, chunk))
-    while times[-1] < config.duration:
-        more = times[-1] + np.cumsum(rng.exponential(1.0 / config.churn_rate, chunk))
-        times = np.concatenate([times, more])
-    return times[times < config.duration]
-
-
-def run_controlplane(config: ControlPlaneConfig, profile: Profile) -> ControlPlaneResult:
-    """Simulate the publishing flow and the sampled kube-proxies' sync loops; returns every
-    (change, node) programming duration and every sync's duration."""
-    rng = controlplane_streams(config.seed, config.replication)
-    times = _change_times(config, rng["change-arrivals"])
+    elif config.churn_rate == 0:
+        times = np.empty(0)
+    else:
+        times = poisson_times(config.churn_rate, config.duration, rng["change-arrivals"])
     services = rng["changed-service"].integers(0, config.services, size=times.size)
+    return EndpointUpdates.replacements(times, services)
+
+
+def run_controlplane(config: ControlPlaneConfig, profile: Profile,
+                     updates: EndpointUpdates | None = None) -> ControlPlaneResult:
+    """Simulate the publishing flow and the sampled kube-proxies' sync loops for `updates`
+    (None: `steady_updates`); returns every (update, node) programming duration and every
+    sync's duration."""
+    rng = controlplane_streams(config.seed, config.replication)
+    if updates is None:
+        updates = steady_updates(config, rng)
     env = simpy.Environment()
-    run = _Run(config, profile, env, times, services)
+    phases = rng["proxy-phase"].random((config.simulated_nodes, 2))
+    run = _Run(config, profile, env, updates, phases)
     proxies = [_KubeProxy(env, i, run) for i in range(config.simulated_nodes)]
     egress = Station(env, 1, "apiserver/watch-egress")
-    send = config.watch_send_seconds
+    send = watch_send_seconds(config, profile)
     order = rng["watch-order"]
-    publish_delay = 2 * config.apiserver_write_latency + config.endpointslice_batch_period
+    write = profile["apiserver_write"]
+    batches: dict[int, list[int]] = {}
+    """Open EndpointSlice controller batches: Service -> updates waiting to go out."""
 
-    def publish(change: int):
-        yield env.timeout(publish_delay)
+    def publish(first: int):
+        """The Pod status write, the controller's batch, its EndpointSlice write, the fan-out."""
+        yield env.timeout(write)
+        s = int(updates.services[first])
+        batch = [first]
+        if config.endpointslice_batch_period > 0:
+            if s in batches:   # joins the batch the controller holds for this Service
+                batches[s].append(first)
+                return
+            batches[s] = batch
+            yield env.timeout(config.endpointslice_batch_period)
+            del batches[s]
+        yield env.timeout(write)
+        run.published += 1
         yield from egress.acquire()
         places = order.choice(config.nodes, size=len(proxies), replace=False)
         for proxy, place in zip(proxies, places):
             arrival = env.timeout((int(place) + 1) * send)
-            arrival.callbacks.append(lambda _e, p=proxy, c=change: p.deliver(c))
+            for u in batch:
+                arrival.callbacks.append(lambda _e, p=proxy, u=u: p.deliver(u))
         yield env.timeout(config.nodes * send)
         egress.release()
 
     def changes():
-        for c, t in enumerate(times):
+        for u, t in enumerate(updates.times.tolist()):
             yield env.timeout(t - env.now)
-            env.process(publish(c))
+            env.process(publish(u))
         run.arrivals_done = True
         run.check_done()
 
     env.process(changes())
     for proxy in proxies:
         env.process(proxy.loop())
-    if times.size:
+    if updates.size:
         env.run(until=run.done)
     else:
         env.run(until=config.duration)
     end = env.now
     syncs = sorted(run.syncs, key=lambda s: (s[0], s[1]))
     cols = list(zip(*syncs)) if syncs else [(), (), (), (), ()]
-    window = config.duration if config.change_times is None else max(config.duration, end)
-    watch_bytes = times.size * config.nodes * config.watch_event_bytes
+    last = float(updates.times[-1]) if updates.size else 0.0
+    window = max(config.duration, last)
+    watch_bytes = run.published * config.nodes * watch_event_bytes(config, profile)
     return ControlPlaneResult(
-        config=config, change_times=times, changed_services=services,
-        fanout_delays=run.fanout, programming=run.programming,
+        config=config, updates=updates, fanout_delays=run.fanout, programming=run.programming,
         sync_node=np.array(cols[0], dtype=int), sync_start=np.array(cols[1], dtype=float),
         sync_durations=np.array(cols[2], dtype=float), sync_full=np.array(cols[3], dtype=bool),
         sync_changes=np.array(cols[4], dtype=int),
@@ -404,7 +448,10 @@ def prometheus_histograms(result: ControlPlaneResult) -> str:
 
 
 def controlplane_config(scenario: "Scenario", replication: int) -> ControlPlaneConfig:
-    """The control-plane run of a scenario point: its cluster, kube-proxy settings and churn.
+    """The control-plane run of a scenario point: its cluster and kube-proxy settings,
+    kube-proxies warm (running before the point starts). The updates come from
+    `sim/churn.generate_churn`. eBPF is Cilium's agent, which has no minSyncPeriod: it
+    applies each update as it comes (min_sync_period 0).
 
     An inventory's Services are summarised as their count with endpoints and the mean
     endpoints per Service (rounded, at least 1).
@@ -420,7 +467,22 @@ def controlplane_config(scenario: "Scenario", replication: int) -> ControlPlaneC
     nodes = scenario.node_count
     return ControlPlaneConfig(
         nodes=nodes, services=services, endpoints_per_service=endpoints, mode=kp.mode,
-        min_sync_period=kp.min_sync_period, burst_syncs=kp.burst_syncs,
+        min_sync_period=0.0 if kp.mode == "ebpf" else kp.min_sync_period, burst_syncs=kp.burst_syncs,
         sync_period=kp.sync_period, minimize_iptables_restore=kp.minimize_iptables_restore,
         churn_rate=cp.churn_rate, duration=cp.duration, seed=scenario.run.seed,
-        replication=replication, sampled_nodes=min(cp.sampled_nodes, nodes))
+        replication=replication, sampled_nodes=min(cp.sampled_nodes, nodes),
+        endpointslice_batch_period=cp.endpointslice_batch_period, warm_start=True)
+
+
+def couple(scenario: "Scenario", profile: Profile, offsets: np.ndarray, nodes_of: np.ndarray,
+           replication: int) -> tuple[ControlPlaneResult, ProgrammedEndpoints]:
+    """The control plane of one replication of a scenario point, over the data plane's
+    initial endpoints (`offsets`, `nodes_of` as in `Topology`): its churn, programmed on
+    every simulated node, and the view the data plane's proxies route by."""
+    config = controlplane_config(scenario, replication)
+    churn = generate_churn(scenario, profile, offsets, nodes_of,
+                           controlplane_streams(config.seed, replication))
+    result = run_controlplane(config, profile, churn.updates)
+    programmed = ProgrammedEndpoints.of(churn, result.programming)
+    result.stale_windows = programmed.stale_windows()
+    return result, programmed

@@ -14,6 +14,7 @@ Nodes and Pods are created lazily when traffic first touches them, so a cluster 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,14 +26,18 @@ from netmodel.costs.profile import Profile
 from netmodel.paths import EXTERNAL_CLIENT, TRAFFIC_KINDS, Placement, dns_queries, route
 from netmodel.paths.reachability import load_balancer_provider
 from netmodel.scenario.schema import Scenario
+from netmodel.sim.churn import ProgrammedEndpoints
+from netmodel.sim.controlplane import ControlPlaneResult, couple
 from netmodel.sim.random import streams
 from netmodel.sim.stations import Station
 
 IN_FLIGHT, COMPLETED = 0, 1
 DROP_REASONS = ("no-endpoints", "server-queue-full", "timeout", "no-local-endpoint",
-                "apiserver-throttled")
-"""Why a request was dropped; status code = 2 + position. Append only."""
-NO_ENDPOINTS, SERVER_QUEUE_FULL, TIMEOUT, NO_LOCAL_ENDPOINT, APISERVER_THROTTLED = range(2, 7)
+                "apiserver-throttled", "stale-endpoint")
+"""Why a request was dropped; status code = 2 + position. Append only. stale-endpoint: sent
+to an endpoint still in the rules (or EndpointSlice) whose Pod no longer serves."""
+(NO_ENDPOINTS, SERVER_QUEUE_FULL, TIMEOUT, NO_LOCAL_ENDPOINT, APISERVER_THROTTLED,
+ STALE_ENDPOINT) = range(2, 8)
 
 CONTROL_PLANE = -1
 """Node index of the control-plane node that runs the API server."""
@@ -49,7 +54,8 @@ class ReplicationResult:
     request (a connection's set-up to its first request); `cross_node` says whether
     the request crossed the node network between nodes (a second node hop included);
     `kind` indexes TRAFFIC_KINDS; `endpoint` is the flat index of the endpoint served
-    (-1: none), endpoints of Service s being `endpoint_offsets[s]:endpoint_offsets[s+1]`.
+    (-1: none), endpoints of Service s being `endpoint_offsets[s]:endpoint_offsets[s+1]`
+    (Pods created by churn during the run have ids from `endpoint_offsets[-1]` on).
     """
 
     kind: np.ndarray
@@ -63,6 +69,8 @@ class ReplicationResult:
     endpoint_offsets: np.ndarray
     warmup: float
     last_arrival: float
+    control: ControlPlaneResult | None = None
+    """The replication's control-plane run, when `control_plane.enabled`."""
 
 
 class _Node:
@@ -103,6 +111,8 @@ class Engine:
         self._pods: dict[int, Station] = {}
         self._kubelets: dict[int, Station] = {}
         self._ipvs_next: dict[tuple[int, int], int] = {}
+        self.programmed: ProgrammedEndpoints | None = None
+        self._endpoint_node = self.topology.endpoint_node
         self._plans: dict[tuple[str, Placement], tuple[tuple[Step, ...], tuple[Step, ...]]] = {}
         self._lb = Station(self.env, ext.load_balancer.instances, "cloud-lb")
         self._ingress = [Station(self.env, ext.ingress.workers, f"ingress-{r}")
@@ -115,6 +125,11 @@ class Engine:
         self._dns_queries = dns_queries(dns.name, dns.ndots, dns.host_search_domains) if dns.enabled else 0
         self._coredns = [Station(self.env, dns.coredns_cores, f"coredns-{r}")
                          for r in range(dns.coredns_replicas)]
+
+    def follow(self, programmed: ProgrammedEndpoints) -> None:
+        """Route by the control plane's programmed rules and churned Pods from now on."""
+        self.programmed = programmed
+        self._endpoint_node = programmed.churn.node
 
     # -- workload -----------------------------------------------------------------
     def _connection_arrivals(self) -> np.ndarray:
@@ -180,15 +195,15 @@ class Engine:
         self.env.process(self._arrivals(arrivals.tolist(), kind.tolist(), service.tolist(),
                                         per_connection, first.tolist(), per_conn.tolist()))
         drain = sc.run.drain if sc.run.drain is not None else w.timeout
-        stop = float(arrivals[-1]) + drain
+        last = float(arrivals[-1]) if n_conn else 0.0  # a short run may have no arrival
+        stop = last + drain
         self.env.run(until=stop)
         started = ~np.isnan(self.start)
         late = (self.status == IN_FLIGHT) & started & (stop - self.start > w.timeout)
         self.status[late] = TIMEOUT
         return ReplicationResult(self.kind, self.status, self.start, self.end, self.lookup_cpu,
                                  self.softirq_cpu, self.cross, self.endpoint,
-                                 topo.endpoint_offsets, sc.run.warmup,
-                                 float(arrivals[-1]))
+                                 topo.endpoint_offsets, sc.run.warmup, last)
 
     def _callable(self, kind: str) -> np.ndarray | None:
         """Services a kind may call: NodePort needs a node port, LoadBalancer its type."""
@@ -212,28 +227,59 @@ class Engine:
             env.process(self._connection(r0, n, conn))
 
     # -- where a connection goes ----------------------------------------------------
+    def _endpoints(self, s: int, rules_of: int | None = None) -> np.ndarray:
+        """Endpoint ids a new connection to Service `s` can reach now: those in node
+        `rules_of`'s kube-proxy rules, or (None) those its EndpointSlice lists, for clients
+        that read it themselves (Pod IPs, headless DNS, Ingress controller, API server).
+        Without a control plane both are the topology's endpoints."""
+        if self.programmed is not None:
+            now = self.env.now
+            ids = (self.programmed.listed(s, now) if rules_of is None
+                   else self.programmed.in_rules(s, rules_of, now))
+            if ids is not None:
+                return ids
+        offsets = self.topology.endpoint_offsets
+        return np.arange(offsets[s], offsets[s + 1])
+
+    def _node_of(self, endpoint: int) -> int:
+        """Node the endpoint's Pod runs on."""
+        return int(self._endpoint_node[endpoint])
+
     def _place(self, kind: str, s: int, u: dict) -> _Connection | int:
         """Resolve the roles of one connection, or return the drop code if it has none."""
+        conn = self._resolve(kind, s, u)
+        if (self.programmed is not None and not isinstance(conn, int)
+                and not self.programmed.serving(conn.endpoint, self.env.now)):
+            return STALE_ENDPOINT
+        return conn
+
+    def _resolve(self, kind: str, s: int, u: dict) -> _Connection | int:
         topo, nodes = self.topology, self.topology.nodes
-        ep_nodes = topo.endpoint_nodes(s)
-        if len(ep_nodes) == 0:
-            return NO_ENDPOINTS
-        base = int(topo.endpoint_offsets[s])
-        drawn = int(u["endpoint"] * len(ep_nodes))
-        if kind in ("pod-pod-same-node", "pod-pod-cross-node"):
-            dst = int(ep_nodes[drawn])
-            src = dst if kind == "pod-pod-same-node" else (dst + 1 + int(u["client-node"] * (nodes - 1))) % nodes
-            return _Connection(kind, Placement(same_node=src == dst), {"client": src, "server": dst},
-                               base + drawn, 0, {})
+        if kind in ("external-nodeport", "external-loadbalancer"):
+            return self._place_external(kind, s, u)
         if kind == "pod-clusterip":
             src = int(u["client-node"] * nodes)
+            ids = self._endpoints(s, None if topo.headless[s] else src)
+        else:
+            ids = self._endpoints(s)
+        if len(ids) == 0:
+            return NO_ENDPOINTS
+        drawn = int(u["endpoint"] * len(ids))
+        if kind in ("pod-pod-same-node", "pod-pod-cross-node"):
+            ep = int(ids[drawn])
+            dst = self._node_of(ep)
+            src = dst if kind == "pod-pod-same-node" else (dst + 1 + int(u["client-node"] * (nodes - 1))) % nodes
+            return _Connection(kind, Placement(same_node=src == dst), {"client": src, "server": dst},
+                               ep, 0, {})
+        if kind == "pod-clusterip":
             if topo.headless[s]:  # DNS answers with Pod IPs: straight to a Pod
-                ep, lookup = drawn, {}
+                i, lookup = drawn, {}
             else:
-                ep = self._pick_endpoint(src, s, drawn, len(ep_nodes))
+                i = self._pick_endpoint(src, s, drawn, len(ids))
                 lookup = {"rule-lookup": float(self.costs.rule_lookup_seconds(
-                    int(topo.kube_services_rank[s]), ep))}
-            dst = int(ep_nodes[ep])
+                    int(topo.kube_services_rank[s]), i))}
+            ep = int(ids[i])
+            dst = self._node_of(ep)
             where = {"client": src, "server": dst}
             placement = Placement(same_node=src == dst)
             replica = 0
@@ -247,44 +293,49 @@ class Engine:
                 # kube-dns is one more Service, taken to sit mid-way in KUBE-SERVICES
                 lookup["dns-rule-lookup"] = float(self.costs.rule_lookup_seconds(
                     (topo.rules_in_kube_services + 1) // 2, replica))
-            return _Connection(kind, placement, where, base + ep, replica, lookup)
-        if kind in ("external-nodeport", "external-loadbalancer"):
-            return self._place_external(kind, s, u, ep_nodes, base, drawn)
+            return _Connection(kind, placement, where, ep, replica, lookup)
         if kind == "external-ingress":
-            return self._place_ingress(s, u, ep_nodes, base, drawn)
+            return self._place_ingress(s, u, ids, drawn)
         # kubectl proxy / port-forward: through the API server on the control-plane node
+        ep = int(ids[drawn])
         return _Connection(kind, Placement(), {EXTERNAL_CLIENT: None, "proxy": CONTROL_PLANE,
-                                               "server": int(ep_nodes[drawn])},
-                           base + drawn, 0, {})
+                                               "server": self._node_of(ep)}, ep, 0, {})
 
-    def _place_external(self, kind, s, u, ep_nodes, base, drawn):
+    def _place_external(self, kind, s, u):
         topo, nodes = self.topology, self.topology.nodes
         local = bool(topo.local_policy[s])
         if kind == "external-nodeport":
             entry = int(u["entry-node"] * nodes)  # the client picks any node's IP
         else:
-            healthy = np.unique(ep_nodes) if local else np.arange(nodes)
+            listed = self._endpoints(s)
+            if len(listed) == 0:
+                return NO_ENDPOINTS
+            healthy = np.unique(self._endpoint_node[listed]) if local else np.arange(nodes)
             if self._lb_provider == "metallb" and self.scenario.external.load_balancer.metallb_mode == "l2":
                 entry = int(healthy[s % len(healthy)])  # one announcing node per Service
             else:  # cloud LB or BGP ECMP: per connection over healthy nodes
                 entry = int(healthy[int(u["entry-node"] * len(healthy))])
+        ids = self._endpoints(s, entry)
+        if len(ids) == 0:
+            return NO_ENDPOINTS
         if local:
-            here = np.flatnonzero(ep_nodes == entry)
+            here = np.flatnonzero(self._endpoint_node[ids] == entry)
             if len(here) == 0:
                 return NO_LOCAL_ENDPOINT
-            ep = int(here[int(u["endpoint"] * len(here))])
             position = int(u["endpoint"] * len(here))
+            i = int(here[position])
         else:
-            ep = self._pick_endpoint(entry, s, drawn, len(ep_nodes))
-            position = ep
-        dst = int(ep_nodes[ep])
+            i = self._pick_endpoint(entry, s, int(u["endpoint"] * len(ids)), len(ids))
+            position = i
+        ep = int(ids[i])
+        dst = self._node_of(ep)
         lookup = float(self.costs.nodeport_lookup_seconds(
             topo.rules_in_kube_services, int(topo.nodeport_rank[s]), position))
         return _Connection(kind, Placement(entry_is_server=entry == dst, snat=not local),
-                           {EXTERNAL_CLIENT: None, "entry": entry, "server": dst}, base + ep, 0,
+                           {EXTERNAL_CLIENT: None, "entry": entry, "server": dst}, ep, 0,
                            {"nodeport-lookup": lookup})
 
-    def _place_ingress(self, s, u, ep_nodes, base, drawn):
+    def _place_ingress(self, s, u, ids, drawn):
         topo, nodes, ing = self.topology, self.topology.nodes, self.scenario.external.ingress
         if ing.service_type == "LoadBalancer" and self._lb_provider == "metallb" \
                 and self.scenario.external.load_balancer.metallb_mode == "l2":
@@ -293,7 +344,8 @@ class Engine:
             entry = int(u["entry-node"] * nodes)
         replica = int(u["proxy"] * ing.replicas)
         proxy = replica * nodes // ing.replicas  # replicas spread evenly over the nodes
-        dst = int(ep_nodes[drawn])
+        ep = int(ids[drawn])
+        dst = self._node_of(ep)
         # The controller's own Service: one more KUBE-SERVICES rule, taken to sit in the
         # middle of KUBE-NODEPORTS.
         middle = (int(topo.nodeport_rank.max()) + 2) // 2
@@ -302,7 +354,7 @@ class Engine:
         return _Connection("external-ingress",
                            Placement(entry_is_proxy=entry == proxy, proxy_is_server=proxy == dst, snat=True),
                            {EXTERNAL_CLIENT: None, "entry": entry, "proxy": proxy, "server": dst},
-                           base + drawn, replica, {"nodeport-lookup": lookup})
+                           ep, replica, {"nodeport-lookup": lookup})
 
     def _pick_endpoint(self, node: int, service: int, drawn: int, endpoints: int) -> int:
         """Endpoint index chosen by the node's proxy: IPVS round robin, else the random draw
@@ -310,8 +362,8 @@ class Engine:
         if self.scenario.kube_proxy.mode != "ipvs":
             return drawn
         key = (node, service)
-        i = self._ipvs_next.get(key, drawn)  # each node's rr starts at a random position
-        self._ipvs_next[key] = (i + 1) % endpoints
+        i = self._ipvs_next.get(key, drawn) % endpoints  # each node's rr starts at random
+        self._ipvs_next[key] = i + 1
         return i
 
     # -- one connection -----------------------------------------------------------
@@ -334,6 +386,9 @@ class Engine:
         for r in range(r0, r0 + n):
             if r > r0:
                 self.start[r] = env.now
+                if self.programmed is not None and not self.programmed.serving(conn.endpoint, env.now):
+                    self._drop(r, r0 + n - r, STALE_ENDPOINT)  # conntrack keeps the dead Pod
+                    return
             dropped = yield from self._walk(request, where, stations, {"app": self._app[r]}, r)
             self.end[r] = env.now
             if dropped:
@@ -342,7 +397,8 @@ class Engine:
                 self.status[r] = COMPLETED if env.now - self.start[r] <= timeout else TIMEOUT
 
     def _drop(self, r0: int, n: int, code: int) -> None:
-        """A connection refused during set-up: all its requests fail now."""
+        """A connection refused at set-up, or whose Pod is gone mid-way: its requests
+        r0..r0+n-1 fail now."""
         self.start[r0:r0 + n] = np.where(np.isnan(self.start[r0:r0 + n]), self.env.now,
                                          self.start[r0:r0 + n])
         self.end[r0:r0 + n] = self.env.now
@@ -450,5 +506,13 @@ class Engine:
 
 
 def simulate(scenario: Scenario, profile: Profile, replication: int) -> ReplicationResult:
-    """Run one replication of one scenario point."""
-    return Engine(scenario, profile, replication).run()
+    """Run one replication of one scenario point; with `control_plane.enabled` its churn
+    and kube-proxies first, the data plane then routing by what they programmed."""
+    engine = Engine(scenario, profile, replication)
+    if not scenario.control_plane.enabled:
+        return engine.run()
+    topo = engine.topology
+    control, programmed = couple(scenario, profile, topo.endpoint_offsets, topo.endpoint_node,
+                                 replication)
+    engine.follow(programmed)
+    return dataclasses.replace(engine.run(), control=control)

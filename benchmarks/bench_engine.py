@@ -1,7 +1,7 @@
 """Engine speed: simulated requests per wall-clock second, and the quickstart sweep.
 
 Run: `.venv/bin/python benchmarks/bench_engine.py` (add `--quickstart` to time the
-whole quickstart sweep with 2 jobs). Benchmarks are never pass/fail; write what you
+whole quickstart sweep with 2 jobs, `--sweep scenarios/X.yaml` for any other sweep). Benchmarks are never pass/fail; write what you
 measure into benchmarks/README.md with the date and the machine.
 """
 
@@ -34,6 +34,11 @@ CASES = {
     "saturated-softirq": {
         "cluster": {"nodes": 2, "softirq_cores": 1}, "services": {"count": 10, "endpoints_per_service": 4},
         "workload": {"rate": 5000}},
+    "rolling-update-coupled": {  # control plane first (20 kube-proxies), then routing by their rules
+        "cluster": {"nodes": 100, "pod_cidr": "10.0.0.0/14"},
+        "services": {"count": 1000, "endpoints_per_service": 10, "popularity": "zipf"},
+        "control_plane": {"enabled": True, "churn_rate": 0, "duration": "20s", "sampled_nodes": 20,
+                          "events": [{"rolling_update": {"service": 0, "at": "2s"}}]}},
 }
 
 
@@ -53,14 +58,14 @@ def bench_engine(requests: int, repeats: int) -> None:
               f"{requests / best:,.0f} |")
 
 
-def bench_quickstart() -> None:
-    root = Path(__file__).resolve().parents[1]
+def bench_sweep(scenario: Path) -> None:
+    """Wall time of a whole sweep with 2 jobs, plots included."""
     out = Path(tempfile.mkdtemp())
     try:
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "netmodel.cli", "sweep", str(root / "scenarios/quickstart.yaml"),
+        subprocess.run([sys.executable, "-m", "netmodel.cli", "sweep", str(scenario),
                         "--out", str(out), "--jobs", "2", "--quiet"], check=True)
-        print(f"quickstart sweep, --jobs 2: {time.perf_counter() - t:.1f} s wall")
+        print(f"{scenario.name} sweep, --jobs 2: {time.perf_counter() - t:.1f} s wall")
     finally:
         shutil.rmtree(out)
 
@@ -70,11 +75,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quickstart", action="store_true")
+    parser.add_argument("--sweep", type=Path, action="append", default=[], metavar="SCENARIO")
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
     bench_engine(args.requests, args.repeats)
-    if args.quickstart:
-        bench_quickstart()
+    root = Path(__file__).resolve().parents[1]
+    for scenario in ([root / "scenarios/quickstart.yaml"] if args.quickstart else []) + args.sweep:
+        bench_sweep(scenario)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ class _History:
     """Builds a Churn: Pods, their times, and the updates announcing them."""
 
     def __init__(self, offsets: np.ndarray, nodes_of: np.ndarray, nodes: int,
-                 start: "_PodStart", place: np.random.Generator):
+                 start: "PodStart", place: np.random.Generator):
         self.service = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets)).tolist()
         self.node = nodes_of.tolist()
         n = len(self.node)
@@ -162,7 +162,7 @@ class _History:
                      np.array(self.dead), added_by, removed_by, self.first_new)
 
 
-class _PodStart:
+class PodStart:
     """Pod creation -> Ready: lognormal start time (profile) plus the readiness delay."""
 
     def __init__(self, profile: Profile, readiness_delay: float, rng: np.random.Generator):
@@ -181,7 +181,7 @@ def generate_churn(scenario: Scenario, profile: Profile, offsets: np.ndarray,
     `Topology`), with the control plane's streams `rng` (`sim/controlplane.py`)."""
     cp = scenario.control_plane
     history = _History(np.asarray(offsets), np.asarray(nodes_of), scenario.node_count,
-                       _PodStart(profile, cp.readiness_delay, rng["pod-start"]), rng["pod-node"])
+                       PodStart(profile, cp.readiness_delay, rng["pod-start"]), rng["pod-node"])
     queue: list[tuple[float, int, object]] = []
     order = count()
 

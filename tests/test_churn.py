@@ -123,3 +123,67 @@ def test_pod_start_is_lognormal_through_the_profiles_median_and_p99(profile):
     draws = np.array([start.draw() for _ in range(20_000)]) - 0.5
     assert np.median(draws) == pytest.approx(profile["pod_start_median"], rel=0.03)
     assert np.percentile(draws, 99) == pytest.approx(profile["pod_start_p99"], rel=0.06)
+
+
+# --- controllers when events overlap (from the review of the first version) -----------------
+
+def existing_at_end(c: Churn, s: int = 0) -> int:
+    """Pods of Service s Ready and never removed: the replicas the run ends with."""
+    return int(((c.service == s) & (c.removal == math.inf) & (c.ready < math.inf)).sum())
+
+
+@pytest.mark.parametrize("events, grace, replicas", [
+    # a node failure during a rollout: the evicted Pods are replaced, not added to
+    ([{"rolling_update": {"max_surge": 1, "max_unavailable": 0}}, {"node_failure": {"node": 1, "at": "1s"}}], "1s", 4),
+    # scaled to 0 while a failed node's Pods wait for eviction: nothing comes back
+    ([{"node_failure": {"node": 1, "at": "1s"}}, {"scale": {"at": "2s", "replicas": 0}}], "10s", 0),
+    # scaled up in that window: the shortfall only
+    ([{"node_failure": {"node": 1, "at": "1s"}}, {"scale": {"at": "2s", "replicas": 6}}], "10s", 6),
+    # scaled to 0 during a rollout: no surge at 0 replicas (Deployment controller's allowedSize)
+    ([{"rolling_update": {"max_surge": 1, "max_unavailable": 0}}, {"scale": {"at": "1s", "replicas": 0}}], "1s", 0),
+    # a second rollout takes every existing Pod (the first one's surge Pod too) as old
+    ([{"rolling_update": {"max_surge": 1, "max_unavailable": 0}},
+      {"rolling_update": {"at": "1s", "max_surge": 1, "max_unavailable": 0}}], "1s", 4),
+])
+def test_the_deployment_ends_with_its_desired_replicas(fixed_start, events, grace, replicas):
+    c = churn_of(fixed_start, node_monitor_grace_period=grace, eviction_timeout=grace, events=events)
+    assert existing_at_end(c) == replicas
+
+
+def test_scale_up_during_a_rollout_sets_its_replicas(fixed_start):
+    c = churn_of(fixed_start, replicas=1, events=[
+        {"rolling_update": {"max_surge": 1, "max_unavailable": 0}}, {"scale": {"at": "1s", "replicas": 3}}])
+    assert existing_at_end(c) == 3
+
+
+def test_no_pod_runs_once_every_node_failed(fixed_start):
+    """Replacements of a cluster whose every node failed stay Pending (never Ready)."""
+    c = churn_of(fixed_start, replicas=2, nodes=2, node_monitor_grace_period="1s", eviction_timeout="1s",
+                 events=[{"node_failure": {"node": 0, "at": "1s"}}, {"node_failure": {"node": 1, "at": "1s"}}])
+    assert c.service.size > c.first_new and np.all(c.ready[c.first_new:] == math.inf)
+
+
+def test_a_pod_in_its_pre_stop_stops_when_its_node_fails(fixed_start):
+    c = churn_of(fixed_start, replicas=2, nodes=2, pre_stop="10s",
+                 events=[{"scale": {"at": "1s", "replicas": 1}}, {"node_failure": {"node": 1, "at": "2s"}}])
+    assert c.node[1] == 1 and c.removal[1] == 1.0 and c.dead[1] == 2.0
+
+
+def test_rollout_keeps_max_unavailable_with_old_pods_not_ready(fixed_start):
+    """4 Ready Pods, scaled to 5 at 0 s (the fifth Ready at 2 s), rolled at 0.5 s with surge 0
+    and unavailable 1: at least 4 Pods stay available throughout; the not-Ready one goes first."""
+    c = churn_of(fixed_start, events=[{"scale": {"replicas": 5}},
+                                      {"rolling_update": {"at": "0.5s", "max_surge": 0, "max_unavailable": 1}}])
+    grid = np.arange(0.5, 30.0, 0.01)
+    available = ((c.ready[None, :] <= grid[:, None]) & (grid[:, None] < c.removal[None, :])).sum(axis=1)
+    assert available.min() >= 4
+    assert c.removal[4] == 0.5 and c.ready[4] == math.inf      # deleted before it was Ready
+    assert existing_at_end(c) == 5
+
+
+def test_changes_at_one_time_and_service_are_one_update(fixed_start):
+    """A node marked at 5 s and a scale at 5 s of the same Service: one update."""
+    c = churn_of(fixed_start, replicas=4, nodes=2, node_monitor_grace_period="4s",
+                 events=[{"node_failure": {"node": 1, "at": "1s"}}, {"scale": {"at": "5s", "replicas": 2}}])
+    keys = list(zip(c.updates.times.tolist(), c.updates.services.tolist()))
+    assert len(keys) == len(set(keys)) and (5.0, 0) in keys

@@ -151,3 +151,36 @@ def test_more_rollout_churn_more_stale_failures_more_so_under_slower_programming
     for busiest in (1, 3):
         assert stale["iptables", busiest] > 3 * stale["nftables", busiest], stale
     assert stale["iptables", 3] - stale["iptables", 1] > stale["nftables", 3] - stale["nftables", 1]
+
+
+def test_a_pod_deleted_before_ready_never_gets_traffic(fixed_start):
+    """Scale 2 -> 3 at 1 s (Ready at 3 s), -> 4 at 5 s and back to 3 at 5.5 s: the fourth Pod
+    was never Ready, so no node's rules ever hold it."""
+    sc = make_scenario(cluster={"nodes": 2}, services={"count": 1, "endpoints_per_service": 2},
+                       workload={"rate": "100/s", "arrival": "constant"},
+                       control_plane={"enabled": True, "churn_rate": 0, "duration": "8s", "events": [
+                           {"scale": {"at": "1s", "replicas": 3}}, {"scale": {"at": "5s", "replicas": 4}},
+                           {"scale": {"at": "5.5s", "replicas": 3}}]},
+                       run={"requests": None, "duration": "8s", "replications": 1})
+    res = simulate(sc, fixed_start, 0)
+    assert (res.endpoint == 2).any() and not (res.endpoint == 3).any()
+    assert np.all(res.status == COMPLETED)
+
+
+def test_stale_window_counts_only_time_the_rules_held_the_pod(fixed_start):
+    """Scale 10 -> 12 at 1 s and back at 3.5 s (Pods Ready at 3 s) under iptables at 1,000
+    Services: nodes that programmed the add late hold the Pods for less than removed - exit,
+    some not at all; the window is measured from max(exit, added to the rules)."""
+    sc = make_scenario(cluster={"nodes": 100, "pod_cidr": "10.0.0.0/14"},
+                       services={"count": 1000, "endpoints_per_service": 10},
+                       control_plane={"enabled": True, "churn_rate": 0, "duration": "10s", "sampled_nodes": 20,
+                                      "events": [{"scale": {"at": "1s", "replicas": 12}},
+                                                 {"scale": {"at": "3.5s", "replicas": 10}}]},
+                       run={"requests": None, "duration": "10s"})
+    engine = Engine(sc, fixed_start, 0)
+    topo = engine.topology
+    result, view = couple(sc, fixed_start, topo.endpoint_offsets, topo.endpoint_node, 0)
+    gone = view.churn.removed_by >= 0
+    held = view.removed_at[gone] - np.maximum(view.churn.dead[gone][:, None], view.added_at[gone])
+    assert result.stale_windows.tolist() == np.maximum(held, 0).ravel().tolist()
+    assert result.stale_windows.max() < (view.removed_at[gone] - view.churn.dead[gone][:, None]).max()

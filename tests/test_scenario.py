@@ -361,7 +361,12 @@ def test_docs_inventory_example_loads(tmp_path):
 
 @pytest.mark.parametrize("event, expected", [
     ('rolling_update: {max_surge: "x%"}', "s.yaml:4: control_plane.events[0].rolling_update.max_surge: "
-                                          "max_surge is a Pod count or a percentage from '0%' to '100%', not 'x%'"),
+                                          "max_surge is a Pod count or a percentage such as '25%', not 'x%'"),
+    ('rolling_update: {max_unavailable: "150%"}',
+     "s.yaml:4: control_plane.events[0].rolling_update.max_unavailable: "
+     "max_unavailable is a Pod count or a percentage from '0%' to '100%', not '150%'"),
+    ("scale: {at: 1000h, replicas: 1}", "s.yaml:4: control_plane.events[0].scale.at: "
+                                        "expected a value <= 86400, got 3600000.0"),
     ("{rolling_update: {}, scale: {replicas: 1}}",
      "s.yaml:4: control_plane.events[0]: an event is exactly one of rolling_update, scale, node_failure"),
     ("reboot: {node: 1}", "s.yaml:4: control_plane.events[0].reboot: unknown field 'reboot' "

@@ -46,7 +46,8 @@ COLUMNS = (
 LoadBalancer traffic: the second node hop). `endpoint_load_skew`: requests on the
 busiest endpoint over the mean per endpoint, over all endpoints of the Services
 that were called (1 = even; externalTrafficPolicy Local skews it). It is sampled:
-NaN unless those endpoints average MIN_REQUESTS_PER_ENDPOINT requests."""
+NaN unless those endpoints average MIN_REQUESTS_PER_ENDPOINT requests. Services whose
+endpoints changed under the control plane are left out."""
 
 MIN_REQUESTS_PER_ENDPOINT = 100
 """Below this mean, `endpoint_load_skew` is NaN: the busiest of many endpoints would
@@ -136,10 +137,13 @@ def _skew(results: list[ReplicationResult], kind: int) -> float:
     for res in results:
         served = res.endpoint[(res.kind == kind) & (res.status == COMPLETED)]
         served = served[served < res.endpoint_offsets[-1]]  # Pods there from the start
+        service = np.searchsorted(res.endpoint_offsets, served, side="right") - 1
+        if res.control is not None:  # a Service whose Pods changed has no fixed set to compare
+            steady = ~np.isin(service, res.control.updates.services)
+            served, service = served[steady], service[steady]
         if not served.size:
             continue
         per_endpoint = np.bincount(served, minlength=int(res.endpoint_offsets[-1]))
-        service = np.searchsorted(res.endpoint_offsets, served, side="right") - 1
         called = np.unique(service)
         endpoints = np.concatenate([np.arange(res.endpoint_offsets[s], res.endpoint_offsets[s + 1])
                                     for s in called])

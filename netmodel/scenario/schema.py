@@ -34,6 +34,11 @@ KubeProxyMode = Literal["iptables", "ipvs", "nftables", "ebpf"]
 KUBE_PROXY_MODES: tuple[str, ...] = ("iptables", "ipvs", "nftables", "ebpf")
 
 
+DAY = 86_400.0
+"""Upper bound of control-plane times (event times, grace periods): the sync loop simulates
+every periodic sync up to the last change, so a far-off event would cost minutes of run time."""
+
+
 class _SectionError(ValueError):
     """A check on the whole scenario that belongs to one field: the loader reports it at
     `location` (as `AllocationError` does for the address ranges)."""
@@ -235,16 +240,17 @@ class Dns(_Strict):
                                                                "from CoreDNS's cache")
 
 
-def _surge(text: str):
-    """A Deployment's maxSurge / maxUnavailable: a Pod count or a percentage of replicas."""
+def _surge(text: str, most: int | None):
+    """A Deployment's maxSurge / maxUnavailable: a Pod count or a percentage of replicas
+    (at most `most` percent)."""
     def check(v):
         if isinstance(v, bool) or not isinstance(v, (int, str)):
             raise ValueError(f"{text} is a Pod count or a percentage such as '25%'")
         if isinstance(v, str):
             number = v[:-1] if v.endswith("%") else ""
-            if not number.isdigit() or int(number) > 100:
-                raise ValueError(f"{text} is a Pod count or a percentage from '0%' to '100%', "
-                                 f"not {v!r}")
+            if not number.isdigit() or (most is not None and int(number) > most):
+                upto = f" from '0%' to '{most}%'" if most is not None else " such as '25%'"
+                raise ValueError(f"{text} is a Pod count or a percentage{upto}, not {v!r}")
         elif v < 0:
             raise ValueError(f"{text} must not be negative")
         return v
@@ -257,10 +263,10 @@ class RollingUpdate(_Strict):
 
     service: int = Field(0, ge=0, description="index of the Service whose Pods roll "
                                               "(generated Services: 0 is the most popular)")
-    at: Duration = Field(0.0, description="when the rollout starts, s")
-    max_surge: Annotated[int | str, _surge("max_surge")] = Field(
+    at: Duration = Field(0.0, le=DAY, description="when the rollout starts, s")
+    max_surge: Annotated[int | str, _surge("max_surge", None)] = Field(
         "25%", description="Pods above replicas during the rollout (count or %, rounded up)")
-    max_unavailable: Annotated[int | str, _surge("max_unavailable")] = Field(
+    max_unavailable: Annotated[int | str, _surge("max_unavailable", 100)] = Field(
         "25%", description="Pods below replicas during the rollout (count or %, rounded down)")
 
     def pods(self, replicas: int) -> tuple[int, int]:
@@ -279,7 +285,7 @@ class Scale(_Strict):
     """A Deployment scaled to a new replica count."""
 
     service: int = Field(0, ge=0, description="index of the Service whose Deployment scales")
-    at: Duration = Field(0.0, description="when, s")
+    at: Duration = Field(0.0, le=DAY, description="when, s")
     replicas: int = Field(ge=0, le=100_000, description="the new replica count")
 
 
@@ -288,7 +294,7 @@ class NodeFailure(_Strict):
     them not ready after node_monitor_grace_period and evicts them after eviction_timeout."""
 
     node: int = Field(0, ge=0, description="index of the node that fails")
-    at: Duration = Field(0.0, description="when, s")
+    at: Duration = Field(0.0, le=DAY, description="when, s")
 
 
 class ChurnEvent(_Strict):
@@ -317,25 +323,25 @@ class ControlPlane(_Strict):
     enabled: bool = Field(False, description="also simulate the control plane for this point")
     churn_rate: Annotated[float, _quantity("rate"), Field(ge=0)] = Field(
         1.0, description="steady churn: Pods replaced per second, whole cluster (0: none)")
-    duration: Duration = Field(120.0, gt=0, description="steady churn lasts this long, s")
+    duration: Duration = Field(120.0, gt=0, le=DAY, description="steady churn lasts this long, s")
     events: list[ChurnEvent] = Field(default_factory=list, description="rollouts, scaling, "
                                                                       "node failures")
     sampled_nodes: int = Field(50, ge=1, le=100_000, description="kube-proxies simulated; the "
                                                                   "watch fan-out pays for all nodes")
     endpointslice_batch_period: Duration = Field(
-        0.0, description="kube-controller-manager --endpointslice-updates-batch-period: "
+        0.0, le=DAY, description="kube-controller-manager --endpointslice-updates-batch-period: "
                          "changes of one Service within it go out in one update, s")
     readiness_delay: Duration = Field(
-        0.0, description="container started -> Ready (readiness probe initialDelaySeconds, "
+        0.0, le=DAY, description="container started -> Ready (readiness probe initialDelaySeconds, "
                          "app warm-up), s")
     pre_stop: Duration = Field(
-        0.0, description="a deleted Pod keeps serving this long after its endpoint is "
+        0.0, le=DAY, description="a deleted Pod keeps serving this long after its endpoint is "
                          "removed (preStop sleep); 0: the app exits at SIGTERM, s")
     node_monitor_grace_period: Duration = Field(
-        50.0, description="kube-controller-manager --node-monitor-grace-period: a failed "
+        50.0, le=DAY, description="kube-controller-manager --node-monitor-grace-period: a failed "
                           "node's Pods are marked not ready after this, s")
     eviction_timeout: Duration = Field(
-        300.0, description="not-ready/unreachable tolerationSeconds: a failed node's Pods are "
+        300.0, le=DAY, description="not-ready/unreachable tolerationSeconds: a failed node's Pods are "
                            "replaced this long after the node is marked, s")
 
 

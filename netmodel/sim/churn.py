@@ -84,11 +84,14 @@ class Churn:
         return {int(s): np.flatnonzero(self.service == s) for s in changed}
 
 
-class _History:
-    """Builds a Churn: Pods, their times, and the updates announcing them."""
+class _Cluster:
+    """Every Service's Pods and the controllers that act on them: the ReplicaSet keeps
+    `desired` Pods, a rollout replaces them within maxSurge / maxUnavailable, the node
+    lifecycle controller marks and evicts a failed node's Pods. Records the truth per Pod
+    and the endpoint changes (time, Service, order, endpoint, +1 / -1) announcing it."""
 
     def __init__(self, offsets: np.ndarray, nodes_of: np.ndarray, nodes: int,
-                 start: "PodStart", place: np.random.Generator):
+                 start: "PodStart", place: np.random.Generator, pre_stop: float):
         self.service = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets)).tolist()
         self.node = nodes_of.tolist()
         n = len(self.node)
@@ -96,53 +99,151 @@ class _History:
         self.removal = [math.inf] * n
         self.dead = [math.inf] * n
         self.first_new = n
-        self.live: list[list[int]] = [list(range(offsets[s], offsets[s + 1]))
+        self.pods: list[list[int]] = [list(range(offsets[s], offsets[s + 1]))
                                       for s in range(len(offsets) - 1)]
-        """Pods of each Service not being deleted (Ready or starting), oldest first."""
-        self.changes: list[tuple[float, int, int, int]] = []
-        """(time, order, endpoint, +1 added / -1 removed)."""
+        """Pods of each Service that exist (not deleted, not evicted), oldest first."""
+        self.desired = [len(p) for p in self.pods]
+        """Each Deployment's spec.replicas."""
+        self.rollouts: dict[int, tuple[RollingUpdate, set[int]]] = {}
+        """Service -> (rollout spec, its old Pods)."""
         self.failed: set[int] = set()
-        self.nodes = nodes
-        self.start, self.place = start, place
+        self.changes: list[tuple[float, int, int, int, int]] = []
+        self.nodes, self.start, self.place, self.pre_stop = nodes, start, place, pre_stop
         self.order = count()
 
+    # -- Pods ---------------------------------------------------------------------------
+    def available(self, e: int, t: float) -> bool:
+        """Ready, as the controllers see it (a failed node's Pods until it is marked)."""
+        return self.ready[e] <= t < self.removal[e]
+
     def create(self, s: int, t: float) -> int:
-        """A new Pod of Service s created at t: placed, Ready after its start time."""
+        """A new Pod of Service s at t on a node that has not failed, Ready after its start
+        time; with every node failed it stays Pending (never Ready)."""
         healthy = [n for n in range(self.nodes) if n not in self.failed] if self.failed else None
-        if healthy is None:
-            node = int(self.place.integers(self.nodes))
-        else:
-            node = healthy[int(self.place.integers(len(healthy)))] if healthy else 0
         e = len(self.node)
+        if healthy is None or healthy:
+            pick = int(self.place.integers(self.nodes if healthy is None else len(healthy)))
+            self.node.append(pick if healthy is None else healthy[pick])
+            self.ready.append(t + self.start.draw())
+        else:
+            self.node.append(0)
+            self.ready.append(math.inf)
         self.service.append(s)
-        self.node.append(node)
-        self.ready.append(t + self.start.draw())
         self.removal.append(math.inf)
         self.dead.append(math.inf)
-        self.live[s].append(e)
-        self.changes.append((self.ready[e], next(self.order), e, +1))
+        self.pods[s].append(e)
         return e
 
-    def delete(self, e: int, t: float, dead: float) -> None:
-        """Pod e's removal triggered at t; it stops serving at `dead`."""
-        self.live[self.service[e]].remove(e)
-        self.removal[e], self.dead[e] = t, dead
-        if self.ready[e] < min(t, dead):  # announced only if it had been Ready
-            self.changes.append((t, next(self.order), e, -1))
+    def remove_endpoint(self, e: int, t: float) -> None:
+        """Pod e leaves its EndpointSlice at t (announced if it had been Ready)."""
+        if self.removal[e] < math.inf:
+            return
+        self.removal[e] = t
+        if self.ready[e] < t:
+            self.changes.append((t, self.service[e], next(self.order), e, -1))
         else:
-            self.ready[e] = math.inf
+            self.ready[e] = math.inf   # deleted before it was Ready: never announced
+
+    def delete(self, e: int, t: float) -> None:
+        """Pod e deleted at t: out of its EndpointSlice now, serving until preStop ends."""
+        self.pods[self.service[e]].remove(e)
+        self.remove_endpoint(e, t)
+        self.dead[e] = min(self.dead[e], t + self.pre_stop)
+
+    def announce_ready(self) -> None:
+        """Record the +1 change of every Pod that became Ready (after all events)."""
+        for e in range(self.first_new, len(self.node)):
+            if self.ready[e] < math.inf:
+                self.changes.append((self.ready[e], self.service[e], next(self.order), e, +1))
+
+    # -- nodes --------------------------------------------------------------------------
+    def fail(self, node: int, t: float) -> None:
+        """The node stops: every Pod on it stops serving; one still starting never gets Ready."""
+        self.failed.add(node)
+        for e in (e for e, n in enumerate(self.node) if n == node):
+            self.dead[e] = min(self.dead[e], t)
+            if self.ready[e] > t and self.removal[e] == math.inf:
+                self.ready[e] = math.inf
+
+    def mark(self, node: int, t: float) -> list[int]:
+        """The node lifecycle controller marks the node: its Pods leave the EndpointSlices
+        (they still exist until evicted); returns the Services touched."""
+        touched = []
+        for s, pods in enumerate(self.pods):
+            for e in (e for e in pods if self.node[e] == node):
+                self.remove_endpoint(e, t)
+                touched.append(s)
+        return sorted(set(touched))
+
+    def evict(self, node: int, t: float) -> list[int]:
+        """The failed node's Pods are deleted (their ReplicaSets then replace them)."""
+        touched = []
+        for s, pods in enumerate(self.pods):
+            for e in [e for e in pods if self.node[e] == node]:
+                self.delete(e, t)
+                touched.append(s)
+        return sorted(set(touched))
+
+    # -- controllers --------------------------------------------------------------------
+    def reconcile(self, s: int, t: float) -> None:
+        """The Deployment of Service s at t: its ReplicaSet, or its rollout, until no step applies."""
+        if s in self.rollouts:
+            self._roll(s, t)
+            return
+        pods, want = self.pods[s], self.desired[s]
+        if len(pods) > want:  # scale down: not-available first, then newest first
+            doomed = sorted(pods, key=lambda e: (self.available(e, t), -e))[:len(pods) - want]
+            for e in doomed:
+                self.delete(e, t)
+        for _ in range(want - len(pods)):
+            self.create(s, t)
+
+    def _roll(self, s: int, t: float) -> None:
+        """One rollout step of the Deployment controller (pkg/controller/deployment/rolling.go,
+        simplified): scale the new Pods up to replicas + maxSurge, then the old ones down, first
+        those not available, as far as replicas - maxUnavailable available Pods allow."""
+        spec, old_set = self.rollouts[s]
+        replicas = self.desired[s]
+        surge, unavailable = spec.pods(replicas)
+        min_available = replicas - unavailable
+        most = replicas + surge if replicas > 0 else 0  # scaled to 0: no surge either
+        while True:
+            pods = self.pods[s]
+            old = [e for e in pods if e in old_set]
+            new = [e for e in pods if e not in old_set]
+            if len(pods) > most:                  # scaled down during the rollout
+                doomed = sorted(old, key=lambda e: (self.available(e, t), e)) + \
+                    sorted(new, key=lambda e: (self.available(e, t), -e))
+                for e in doomed[:len(pods) - most]:
+                    self.delete(e, t)
+                continue
+            if len(pods) < most and len(new) < replicas:
+                self.create(s, t)
+                continue
+            new_unavailable = sum(1 for e in new if not self.available(e, t))
+            unhealthy = [e for e in old if not self.available(e, t)]
+            room = len(pods) - min_available - new_unavailable
+            if unhealthy and room > 0:
+                self.delete(unhealthy[0], t)
+                continue
+            available = sum(1 for e in pods if self.available(e, t))
+            healthy_old = [e for e in old if self.available(e, t)]
+            if healthy_old and available - 1 >= min_available:
+                self.delete(healthy_old[0], t)
+                continue
+            if not old and len(new) == replicas and new_unavailable == 0:
+                del self.rollouts[s]
+            return
 
     def build(self) -> Churn:
         """Group the changes into updates, one per (time, Service)."""
+        self.announce_ready()
         ready = np.array(self.ready)
-        changes = sorted(c for c in self.changes if c[0] < math.inf and
-                         (c[3] < 0 or ready[c[2]] < math.inf))
         n = len(self.node)
         added_by = np.full(n, -1, dtype=np.int64)
         removed_by = np.full(n, -1, dtype=np.int64)
         times, services, added, removed = [], [], [], []
-        for t, _, e, sign in changes:
-            s = self.service[e]
+        for t, s, _, e, sign in sorted(self.changes):
             if not times or times[-1] != t or services[-1] != s:
                 times.append(t)
                 services.append(s)
@@ -180,89 +281,53 @@ def generate_churn(scenario: Scenario, profile: Profile, offsets: np.ndarray,
     """The churn of one replication over the initial layout (`offsets`, `nodes_of` as in
     `Topology`), with the control plane's streams `rng` (`sim/controlplane.py`)."""
     cp = scenario.control_plane
-    history = _History(np.asarray(offsets), np.asarray(nodes_of), scenario.node_count,
-                       PodStart(profile, cp.readiness_delay, rng["pod-start"]), rng["pod-node"])
-    queue: list[tuple[float, int, object]] = []
+    cluster = _Cluster(np.asarray(offsets), np.asarray(nodes_of), scenario.node_count,
+                       PodStart(profile, cp.readiness_delay, rng["pod-start"]), rng["pod-node"],
+                       cp.pre_stop)
+    queue: list[tuple[float, int, str, int]] = []
     order = count()
 
-    def at(t: float, action) -> None:
-        heapq.heappush(queue, (t, next(order), action))
+    def at(t: float, action: str, target: int) -> None:
+        heapq.heappush(queue, (t, next(order), action, target))
 
-    rolling: dict[int, _Rollout] = {}
+    events = []
     for event in cp.events:
-        what = event.what
-        at(what.at, what)
+        events.append(event.what)
+        at(event.what.at, "event", len(events) - 1)
     for t, s in _steady(cp.churn_rate, cp.duration, len(offsets) - 1, rng):
-        at(t, ("replace", s))
+        at(t, "replace", s)
+    scheduled = len(cluster.node)
     while queue:
-        t, _, action = heapq.heappop(queue)
-        if isinstance(action, tuple) and action[0] == "replace":
-            s = action[1]
-            if s in rolling or not history.live[s]:
-                continue  # a rolling Service's Pods are the rollout's business
-            ready = [e for e in history.live[s] if history.ready[e] <= t]
+        t, _, action, target = heapq.heappop(queue)
+        touched = [target]
+        if action == "replace":   # a Ready Pod of the Service deleted; its ReplicaSet replaces it
+            ready = [e for e in cluster.pods[target] if cluster.available(e, t)]
             if not ready:
                 continue
-            e = ready[int(rng["changed-endpoint"].integers(len(ready)))]
-            history.delete(e, t, t + cp.pre_stop)
-            history.create(s, t)
-        elif isinstance(action, tuple) and action[0] == "ready":
-            rollout = rolling.get(action[1])
-            if rollout is not None and rollout.step(t, at):
-                del rolling[action[1]]
-        elif isinstance(action, RollingUpdate):
-            rollout = _Rollout(history, action, cp.pre_stop)
-            if not rollout.step(t, at):
-                rolling[action.service] = rollout
-        elif isinstance(action, Scale):
-            pods = history.live[action.service]
-            for _ in range(action.replicas - len(pods)):
-                history.create(action.service, t)
-            for e in sorted(pods, key=lambda e: -e)[:max(len(pods) - action.replicas, 0)]:
-                history.delete(e, t, t + cp.pre_stop)
-        elif isinstance(action, NodeFailure):
-            history.failed.add(action.node)
-            marked = t + cp.node_monitor_grace_period
-            for s, pods in enumerate(history.live):
-                for e in [e for e in pods if history.node[e] == action.node]:
-                    history.delete(e, marked, t)
-                    at(marked + cp.eviction_timeout, ("recreate", s))
-        elif isinstance(action, tuple) and action[0] == "recreate":
-            history.create(action[1], t)
-    return history.build()
-
-
-class _Rollout:
-    """One Deployment rollout: old Pods (those live when it starts) out, as many new in."""
-
-    def __init__(self, history: _History, spec: RollingUpdate, pre_stop: float):
-        self.history, self.service, self.pre_stop = history, spec.service, pre_stop
-        self.old = list(history.live[spec.service])
-        self.replicas = len(self.old)
-        self.surge, self.unavailable = spec.pods(self.replicas)
-        self.new: list[int] = []
-
-    def step(self, t: float, at) -> bool:
-        """Reconcile at t: scale the new Pods up and the old ones down as far as maxSurge
-        and maxUnavailable allow; True when the rollout is complete."""
-        h = self.history
-        live = set(h.live[self.service])  # a node failure may have taken some Pods
-        self.old = [e for e in self.old if e in live]
-        self.new = [e for e in self.new if e in live]
-        while True:
-            changed = False
-            while len(self.old) + len(self.new) < self.replicas + self.surge \
-                    and len(self.new) < self.replicas:
-                e = h.create(self.service, t)
-                self.new.append(e)
-                at(h.ready[e], ("ready", self.service))
-                changed = True
-            ready_new = sum(1 for e in self.new if h.ready[e] <= t)
-            while self.old and len(self.old) + ready_new - 1 >= self.replicas - self.unavailable:
-                h.delete(self.old.pop(0), t, t + self.pre_stop)
-                changed = True
-            if not changed:
-                return not self.old and ready_new == len(self.new)
+            cluster.delete(ready[int(rng["changed-endpoint"].integers(len(ready)))], t)
+        elif action == "mark":
+            touched = cluster.mark(target, t)
+            at(t + cp.eviction_timeout, "evict", target)
+        elif action == "evict":
+            touched = cluster.evict(target, t)
+        elif action == "event":
+            what = events[target]
+            if isinstance(what, NodeFailure):
+                cluster.fail(what.node, t)
+                at(t + cp.node_monitor_grace_period, "mark", what.node)
+                continue
+            touched = [what.service]
+            if isinstance(what, Scale):
+                cluster.desired[what.service] = what.replicas
+            else:  # a rollout: every existing Pod (a running rollout's new ones too) is old
+                cluster.rollouts[what.service] = (what, set(cluster.pods[what.service]))
+        for s in touched:  # action "ready": the Deployment looks again
+            cluster.reconcile(s, t)
+        for e in range(scheduled, len(cluster.node)):   # Pods created just now
+            if cluster.ready[e] < math.inf:
+                at(cluster.ready[e], "ready", cluster.service[e])
+        scheduled = len(cluster.node)
+    return cluster.build()
 
 
 def _steady(rate: float, duration: float, services: int,
@@ -303,14 +368,16 @@ class ProgrammedEndpoints:
         done = churn.updates.times[:, None] + programming      # when each update is in place
         sampled = programming.shape[1]
 
-        def at(by: np.ndarray, never: float) -> np.ndarray:
-            out = np.full((by.size, sampled), never)
+        def at(by: np.ndarray, never: np.ndarray) -> np.ndarray:
+            out = np.repeat(never[:, None], sampled, axis=1)
             has = by >= 0
             out[has] = done[by[has]]
             return out
 
-        return cls(churn, at(churn.added_by, -math.inf), at(churn.removed_by, math.inf),
-                   churn.endpoints_of())
+        # Not added by an update: there from the start (-inf), or never Ready (inf).
+        initial = np.where(churn.ready == -math.inf, -math.inf, math.inf)
+        return cls(churn, at(churn.added_by, initial),
+                   at(churn.removed_by, np.full(churn.ready.size, math.inf)), churn.endpoints_of())
 
     @property
     def sampled(self) -> int:
@@ -338,8 +405,9 @@ class ProgrammedEndpoints:
         return t < self.churn.dead[endpoint]
 
     def stale_windows(self) -> np.ndarray:
-        """Per (endpoint removed, simulated node): how long the node's rules still held the
-        endpoint after its Pod stopped serving (0 when it left the rules in time)."""
+        """Per (endpoint removed, simulated node): how long the node's rules held the
+        endpoint while its Pod no longer served (0 when it left the rules in time, or was
+        never in them)."""
         gone = self.churn.removed_by >= 0
-        late = self.removed_at[gone] - self.churn.dead[gone][:, None]
-        return np.maximum(late, 0.0).ravel()
+        since = np.maximum(self.churn.dead[gone][:, None], self.added_at[gone])
+        return np.maximum(self.removed_at[gone] - since, 0.0).ravel()

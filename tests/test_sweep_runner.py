@@ -239,6 +239,25 @@ def test_results_of_another_scenario_are_refused_unless_forced(tmp_path):
     assert json.loads((out / "meta.json").read_text())["seed"] == 8
 
 
+def test_a_second_sweep_into_a_busy_folder_is_refused(tmp_path, capsys):
+    """While one sweep holds OUT/.lock, another into OUT stops before touching anything."""
+    from netmodel.cli import main
+    from netmodel.run.sweep import _exclusive
+
+    out = tmp_path / "out"
+    loaded = write_grid(tmp_path)
+    out.mkdir()
+    (out / ".other.tmp").write_bytes(b"being written by the first sweep")
+    with _exclusive(out):
+        with pytest.raises(NetmodelError, match="another netmodel sweep is writing to"):
+            run_sweep(loaded, out, quiet=True, runner=fake_runner)
+        assert main(["sweep", str(tmp_path / "grid.yaml"), "--out", str(out), "--quiet"]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+        assert (out / ".other.tmp").exists() and not (out / "manifest.json").exists()
+    run_sweep(loaded, out, quiet=True, runner=fake_runner)   # released: it runs
+    assert (out / ".lock").read_bytes() == b"" and not (out / ".other.tmp").exists()
+
+
 def test_results_do_not_depend_on_the_number_of_jobs(tmp_path):
     loaded = write_grid(tmp_path)
     one, two = tmp_path / "one", tmp_path / "two"

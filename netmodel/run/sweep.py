@@ -3,6 +3,7 @@
 The output folder holds
 
     manifest.json            scenario digest and number of points (guards resumption)
+    .lock                    held (flock) while a sweep writes here: a second one refuses
     points/00000.parquet     the summary rows of one point, with the point's digest
     summary.parquet/.csv     all points' rows, sorted by point_id
     meta.json                what ran: scenario, profile, axes, package versions
@@ -42,6 +43,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: sweeps into one folder are not guarded
+    fcntl = None
+
 import netmodel
 from netmodel.costs.profile import Profile
 from netmodel.errors import NetmodelError
@@ -59,6 +65,7 @@ Metrics = tuple[str, ...]
 """One point's Prometheus texts, by replication; empty when not wanted."""
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 POINTS = "points"
 PLOTS = "plots"
 SUMMARY_PARQUET = "summary.parquet"
@@ -101,6 +108,32 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
         if not any(_has_metrics(p) for p in points):
             raise NetmodelError("needs control_plane.enabled: true in the scenario or in one "
                                 "of its sweep points", field="--metrics")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out_dir):
+        return _run_locked(loaded, out_dir, points, axes, jobs, quiet, force, runner, metrics_dir)
+
+
+@contextmanager
+def _exclusive(out_dir: Path) -> Iterator[None]:
+    """Hold `out_dir/.lock` for the sweep: two sweeps writing one folder would clear each
+    other's temporary files and interleave point files. The kernel releases the lock when
+    the process ends, however it ends."""
+    with open(out_dir / LOCK, "a") as handle:
+        if fcntl is None:
+            yield
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NetmodelError(f"another netmodel sweep is writing to {out_dir}; wait for it "
+                                "to end or use another --out", field="--out") from None
+        yield
+
+
+def _run_locked(loaded: LoadedScenario, out_dir: Path, points: list[SweepPoint], axes: list[str],
+                jobs: int, quiet: bool, force: bool, runner: Runner,
+                metrics_dir: Path | None) -> pd.DataFrame:
+    """`run_sweep` once it holds the folder's lock."""
     _prepare(out_dir, loaded.digest, len(points), force)
     if metrics_dir is not None:
         metrics_dir.mkdir(parents=True, exist_ok=True)
@@ -135,6 +168,8 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
                 done += 1
                 bar.update()
     except KeyboardInterrupt:
+        # Count what is on disk: Ctrl-C may land between a point's file and `done += 1`.
+        done = sum(_stored_digest(_point_file(out_dir, p)) == digests[p.point_id] for p in points)
         raise SweepInterrupted(done, len(points)) from None
 
     summary = pd.concat([pd.read_parquet(_point_file(out_dir, p)) for p in points],

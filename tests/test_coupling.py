@@ -184,3 +184,25 @@ def test_stale_window_counts_only_time_the_rules_held_the_pod(fixed_start):
     held = view.removed_at[gone] - np.maximum(view.churn.dead[gone][:, None], view.added_at[gone])
     assert result.stale_windows.tolist() == np.maximum(held, 0).ravel().tolist()
     assert result.stale_windows.max() < (view.removed_at[gone] - view.churn.dead[gone][:, None]).max()
+
+
+def test_a_failed_nodes_clients_stop_and_its_pods_fail_until_marked(fixed_start):
+    """Two nodes, one Pod on each; node 1 fails at 1 s, is marked at 3 s. After the failure
+    every request comes from node 0: those to node 1's Pod fail as stale-endpoint until node 0
+    has programmed the mark, the others complete on node 0 without crossing nodes."""
+    sc = make_scenario(cluster={"nodes": 2}, services={"count": 1, "endpoints_per_service": 2},
+                       workload={"rate": "200/s", "arrival": "constant"},
+                       control_plane={"enabled": True, "churn_rate": 0, "duration": "6s",
+                                      "node_monitor_grace_period": "2s", "eviction_timeout": "1h",
+                                      "events": [{"node_failure": {"node": 1, "at": "1s"}}]},
+                       run={"requests": None, "duration": "6s", "replications": 1, "seed": 3})
+    assert sorted(Engine(sc, fixed_start, 0).topology.endpoint_node.tolist()) == [0, 1]
+    res = simulate(sc, fixed_start, 0)
+    control = res.control
+    marked = 3.0 + control.programming[0, 0]          # node 0 drops node 1's Pod from its rules
+    after = res.start >= 1.0
+    stale = res.status == STALE_ENDPOINT
+    assert np.all(res.start[stale] >= 1.0) and np.all(res.start[stale] < marked) and stale.sum() > 50
+    done = (res.status == COMPLETED) & after
+    assert done.sum() > 500 and not res.cross_node[done].any()
+    assert res.cross_node[(res.status == COMPLETED) & ~after].any()

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import count
 
 import numpy as np
@@ -77,6 +77,8 @@ class Churn:
     removed_by: np.ndarray
     """Index of the update that removed each endpoint (-1: never removed)."""
     first_new: int
+    failed_at: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """Per node, when it failed (inf: never; empty: no node failed)."""
 
     def endpoints_of(self) -> dict[int, np.ndarray]:
         """Endpoint ids per Service, for the Services whose endpoints changed."""
@@ -106,7 +108,8 @@ class _Cluster:
         """Each Deployment's spec.replicas."""
         self.rollouts: dict[int, tuple[RollingUpdate, set[int]]] = {}
         """Service -> (rollout spec, its old Pods)."""
-        self.failed: set[int] = set()
+        self.failed: dict[int, float] = {}
+        """Failed node -> when."""
         self.changes: list[tuple[float, int, int, int, int]] = []
         self.nodes, self.start, self.place, self.pre_stop = nodes, start, place, pre_stop
         self.order = count()
@@ -159,7 +162,7 @@ class _Cluster:
     # -- nodes --------------------------------------------------------------------------
     def fail(self, node: int, t: float) -> None:
         """The node stops: every Pod on it stops serving; one still starting never gets Ready."""
-        self.failed.add(node)
+        self.failed.setdefault(node, t)
         for e in (e for e, n in enumerate(self.node) if n == node):
             self.dead[e] = min(self.dead[e], t)
             if self.ready[e] > t and self.removal[e] == math.inf:
@@ -258,9 +261,12 @@ class _Cluster:
                 removed_by[e] = u
         updates = EndpointUpdates(np.array(times, dtype=float), np.array(services, dtype=np.int64),
                                   np.array(added, dtype=np.int64), np.array(removed, dtype=np.int64))
+        failed_at = np.full(self.nodes, math.inf) if self.failed else np.empty(0)
+        for node, t in self.failed.items():
+            failed_at[node] = t
         return Churn(updates, np.array(self.service, dtype=np.int64),
                      np.array(self.node, dtype=np.int64), ready, np.array(self.removal),
-                     np.array(self.dead), added_by, removed_by, self.first_new)
+                     np.array(self.dead), added_by, removed_by, self.first_new, failed_at)
 
 
 class PodStart:

@@ -113,6 +113,7 @@ class Engine:
         self._ipvs_next: dict[tuple[int, int], int] = {}
         self.programmed: ProgrammedEndpoints | None = None
         self._endpoint_node = self.topology.endpoint_node
+        self._failed_at = np.empty(0)
         self._plans: dict[tuple[str, Placement], tuple[tuple[Step, ...], tuple[Step, ...]]] = {}
         self._lb = Station(self.env, ext.load_balancer.instances, "cloud-lb")
         self._ingress = [Station(self.env, ext.ingress.workers, f"ingress-{r}")
@@ -130,6 +131,7 @@ class Engine:
         """Route by the control plane's programmed rules and churned Pods from now on."""
         self.programmed = programmed
         self._endpoint_node = programmed.churn.node
+        self._failed_at = programmed.churn.failed_at
 
     # -- workload -----------------------------------------------------------------
     def _connection_arrivals(self) -> np.ndarray:
@@ -241,6 +243,16 @@ class Engine:
         offsets = self.topology.endpoint_offsets
         return np.arange(offsets[s], offsets[s + 1])
 
+    def _up(self, node: int) -> int:
+        """`node`, or the next node that has not failed by now: a failed node's client Pods
+        send nothing, and clients and load balancers stop using a failed node's IP at once
+        (health checks taken as instant). Every node failed: `node`."""
+        failed = self._failed_at
+        if failed.size == 0 or failed[node] > self.env.now:
+            return node
+        up = np.flatnonzero(np.roll(failed, -node) > self.env.now)
+        return int((node + up[0]) % failed.size) if up.size else node
+
     def _node_of(self, endpoint: int) -> int:
         """Node the endpoint's Pod runs on."""
         return int(self._endpoint_node[endpoint])
@@ -258,7 +270,7 @@ class Engine:
         if kind in ("external-nodeport", "external-loadbalancer"):
             return self._place_external(kind, s, u)
         if kind == "pod-clusterip":
-            src = int(u["client-node"] * nodes)
+            src = self._up(int(u["client-node"] * nodes))
             ids = self._endpoints(s, None if topo.headless[s] else src)
         else:
             ids = self._endpoints(s)
@@ -268,7 +280,8 @@ class Engine:
         if kind in ("pod-pod-same-node", "pod-pod-cross-node"):
             ep = int(ids[drawn])
             dst = self._node_of(ep)
-            src = dst if kind == "pod-pod-same-node" else (dst + 1 + int(u["client-node"] * (nodes - 1))) % nodes
+            src = dst if kind == "pod-pod-same-node" else \
+                self._up((dst + 1 + int(u["client-node"] * (nodes - 1))) % nodes)
             return _Connection(kind, Placement(same_node=src == dst), {"client": src, "server": dst},
                                ep, 0, {})
         if kind == "pod-clusterip":
@@ -305,16 +318,16 @@ class Engine:
         topo, nodes = self.topology, self.topology.nodes
         local = bool(topo.local_policy[s])
         if kind == "external-nodeport":
-            entry = int(u["entry-node"] * nodes)  # the client picks any node's IP
+            entry = self._up(int(u["entry-node"] * nodes))  # the client picks any node's IP
         else:
             listed = self._endpoints(s)
             if len(listed) == 0:
                 return NO_ENDPOINTS
             healthy = np.unique(self._endpoint_node[listed]) if local else np.arange(nodes)
             if self._lb_provider == "metallb" and self.scenario.external.load_balancer.metallb_mode == "l2":
-                entry = int(healthy[s % len(healthy)])  # one announcing node per Service
+                entry = self._up(int(healthy[s % len(healthy)]))  # one announcing node per Service
             else:  # cloud LB or BGP ECMP: per connection over healthy nodes
-                entry = int(healthy[int(u["entry-node"] * len(healthy))])
+                entry = self._up(int(healthy[int(u["entry-node"] * len(healthy))]))
         ids = self._endpoints(s, entry)
         if len(ids) == 0:
             return NO_ENDPOINTS
@@ -339,9 +352,9 @@ class Engine:
         topo, nodes, ing = self.topology, self.topology.nodes, self.scenario.external.ingress
         if ing.service_type == "LoadBalancer" and self._lb_provider == "metallb" \
                 and self.scenario.external.load_balancer.metallb_mode == "l2":
-            entry = 0  # the announcing node of the controller's Service
+            entry = self._up(0)  # the announcing node of the controller's Service
         else:
-            entry = int(u["entry-node"] * nodes)
+            entry = self._up(int(u["entry-node"] * nodes))
         replica = int(u["proxy"] * ing.replicas)
         proxy = replica * nodes // ing.replicas  # replicas spread evenly over the nodes
         ep = int(ids[drawn])

@@ -119,8 +119,8 @@ def test_programmed_view_matches_the_engines(profile):
     sc = one_pod_rollout()
     engine = Engine(sc, profile, 0)
     topo = engine.topology
-    first = couple(sc, profile, topo.endpoint_offsets, topo.endpoint_node, 0)[1]
-    second = couple(sc, profile, topo.endpoint_offsets, topo.endpoint_node, 0)[1]
+    first = couple(sc, profile, topo, 0)[1]
+    second = couple(sc, profile, topo, 0)[1]
     assert np.array_equal(first.added_at, second.added_at)
     assert np.array_equal(first.removed_at, second.removed_at)
 
@@ -179,7 +179,7 @@ def test_stale_window_counts_only_time_the_rules_held_the_pod(fixed_start):
                        run={"requests": None, "duration": "10s"})
     engine = Engine(sc, fixed_start, 0)
     topo = engine.topology
-    result, view = couple(sc, fixed_start, topo.endpoint_offsets, topo.endpoint_node, 0)
+    result, view = couple(sc, fixed_start, topo, 0)
     gone = view.churn.removed_by >= 0
     held = view.removed_at[gone] - np.maximum(view.churn.dead[gone][:, None], view.added_at[gone])
     assert result.stale_windows.tolist() == np.maximum(held, 0).ravel().tolist()
@@ -206,3 +206,22 @@ def test_a_failed_nodes_clients_stop_and_its_pods_fail_until_marked(fixed_start)
     done = (res.status == COMPLETED) & after
     assert done.sum() > 500 and not res.cross_node[done].any()
     assert res.cross_node[(res.status == COMPLETED) & ~after].any()
+
+
+def test_headless_services_updates_are_not_programmed(fixed_start):
+    """kube-proxy ignores headless Services' EndpointSlices: a rollout of one changes no
+    node's rules and no programming sample, while its clients (Pod IPs from DNS) follow the
+    slice itself: requests to a replaced Pod fail from its exit, never after."""
+    inventory = {"nodes": [{"name": "a"}, {"name": "b"}], "services": [
+        {"name": "db", "cluster_ip": "None",
+         "endpoints": [{"ip": "10.244.0.5", "node": "a"}, {"ip": "10.244.1.5", "node": "b"}]},
+        {"name": "web", "endpoints": [{"ip": "10.244.0.6", "node": "a"}]}]}
+    sc = make_scenario(inventory=inventory, workload={"rate": "200/s", "arrival": "constant"},
+                       control_plane={"enabled": True, "churn_rate": 0, "duration": "8s",
+                                      "events": [{"rolling_update": {"service": 0, "at": "1s",
+                                                                     "max_surge": 1, "max_unavailable": 0}}]},
+                       run={"requests": None, "duration": "8s", "replications": 1})
+    res = simulate(sc, fixed_start, 0)
+    assert res.control.updates.size == 0 and res.control.programming_durations.size == 0
+    assert not (res.status == STALE_ENDPOINT).any()      # the slice drops a Pod as it exits
+    assert (res.endpoint >= 3).any()                     # the new Pods get traffic

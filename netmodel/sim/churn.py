@@ -53,6 +53,11 @@ class EndpointUpdates:
     def size(self) -> int:
         return int(self.times.size)
 
+    def subset(self, keep: np.ndarray) -> "EndpointUpdates":
+        """The updates where `keep` is true, in order."""
+        return EndpointUpdates(self.times[keep], self.services[keep], self.added[keep],
+                               self.removed[keep])
+
     @classmethod
     def replacements(cls, times, services) -> "EndpointUpdates":
         """Each update replaces one endpoint of its Service (one removed, one added)."""

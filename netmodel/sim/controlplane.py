@@ -42,6 +42,7 @@ from netmodel.sim.churn import EndpointUpdates, ProgrammedEndpoints, generate_ch
 from netmodel.sim.random import streams
 
 if TYPE_CHECKING:
+    from netmodel.cluster.topology import Topology
     from netmodel.scenario.schema import Scenario
 from netmodel.sim.stations import Station
 
@@ -474,15 +475,19 @@ def controlplane_config(scenario: "Scenario", replication: int) -> ControlPlaneC
         endpointslice_batch_period=cp.endpointslice_batch_period, warm_start=True)
 
 
-def couple(scenario: "Scenario", profile: Profile, offsets: np.ndarray, nodes_of: np.ndarray,
+def couple(scenario: "Scenario", profile: Profile, topology: "Topology",
            replication: int) -> tuple[ControlPlaneResult, ProgrammedEndpoints]:
     """The control plane of one replication of a scenario point, over the data plane's
-    initial endpoints (`offsets`, `nodes_of` as in `Topology`): its churn, programmed on
-    every simulated node, and the view the data plane's proxies route by."""
+    initial endpoints (`topology`): its churn, programmed on every simulated node, and the
+    view the data plane's proxies route by. kube-proxy does not watch headless Services'
+    EndpointSlices: their updates are not programmed (their clients read the slice)."""
     config = controlplane_config(scenario, replication)
-    churn = generate_churn(scenario, profile, offsets, nodes_of,
+    churn = generate_churn(scenario, profile, topology.endpoint_offsets, topology.endpoint_node,
                            controlplane_streams(config.seed, replication))
-    result = run_controlplane(config, profile, churn.updates)
-    programmed = ProgrammedEndpoints.of(churn, result.programming)
+    watched = ~topology.headless[churn.updates.services]
+    result = run_controlplane(config, profile, churn.updates.subset(watched))
+    programming = np.zeros((churn.updates.size, config.simulated_nodes))
+    programming[watched] = result.programming
+    programmed = ProgrammedEndpoints.of(churn, programming)
     result.stale_windows = programmed.stale_windows()
     return result, programmed

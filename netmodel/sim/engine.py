@@ -524,8 +524,6 @@ def simulate(scenario: Scenario, profile: Profile, replication: int) -> Replicat
     engine = Engine(scenario, profile, replication)
     if not scenario.control_plane.enabled:
         return engine.run()
-    topo = engine.topology
-    control, programmed = couple(scenario, profile, topo.endpoint_offsets, topo.endpoint_node,
-                                 replication)
+    control, programmed = couple(scenario, profile, engine.topology, replication)
     engine.follow(programmed)
     return dataclasses.replace(engine.run(), control=control)

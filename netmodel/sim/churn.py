@@ -9,14 +9,16 @@ Two views of one history come out of `generate_churn`:
   (time, Service) with the endpoints it adds and removes. `sim/controlplane.py` programs
   them; `ProgrammedEndpoints` then says which endpoints each node's rules hold at any time.
 
-Sources of churn, all from the scenario's `control_plane` section:
-- steady churn: Pods replaced at `churn_rate` (Poisson over `duration`), each a Pod of a
-  Service drawn uniformly, deleted, and a replacement created at once (its ReplicaSet);
-- `rolling_update`: the Deployment controller's surge/unavailable arithmetic, reacting to
-  each new Pod becoming Ready (controller latency not modelled);
-- `scale`: Pods created or deleted (newest first) at once;
+Every Service is a Deployment with `desired` replicas (its initial endpoints), whose
+controllers act at once on every change (their own latency is not modelled). Sources of
+churn, all from the scenario's `control_plane` section:
+- steady churn: Pods replaced at `churn_rate` (Poisson over `duration`): a Ready Pod of a
+  Service drawn uniformly is deleted and its ReplicaSet (or rollout) replaces it;
+- `rolling_update`: the Deployment controller's rolling step within maxSurge /
+  maxUnavailable, reacting to each new Pod becoming Ready;
+- `scale`: a new `desired`; the ReplicaSet deletes Pods not Ready first, then the newest;
 - `node_failure`: the node's Pods stop at once, are marked not ready after
-  `node_monitor_grace_period` and replaced after a further `eviction_timeout`.
+  `node_monitor_grace_period` and deleted (then replaced) after a further `eviction_timeout`.
 
 A created Pod lands on a node drawn uniformly among the nodes that have not failed and
 becomes Ready after a Pod start time (lognormal through the profile's `pod_start_median`

@@ -18,6 +18,7 @@ from netmodel.scenario.sweep import expand_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "tests" / "data" / "kubectl" / "reference"
+NODE_POOLS = REPO / "tests" / "data" / "kubectl" / "node-pools"
 SHIPPED = REPO / "scenarios" / "reference-cluster.yaml"
 
 # `kubectl get svc -A -o wide` of the reference cluster, as the reference document shows
@@ -60,6 +61,21 @@ def service(imported, name: str) -> dict:
     return found
 
 
+def each_node(folder: Path, change: Callable[[int, dict], None]) -> None:
+    """Apply change(i, node) to every node of nodes.json."""
+    def apply(data):
+        for i, node in enumerate(data["items"]):
+            change(i, node)
+    edit(folder, "nodes.json", apply)
+
+
+def addresses_of(imported) -> list:
+    from netmodel.cluster.addresses import node_addresses
+    from netmodel.scenario.loader import parse_scenario
+
+    return node_addresses(parse_scenario(imported.text(), "x.yaml", REPO).scenario)
+
+
 def error_of(folder: Path) -> str:
     with pytest.raises(NetmodelError) as err:
         import_kubectl(folder)
@@ -76,8 +92,11 @@ def test_nodes_keep_their_addresses_and_pod_cidr():
         {"name": f"k8s-{name}", "internal_ip": f"192.168.80.{240 + i}",
          "hostname": f"k8s-{name}", "pod_cidr": f"10.244.{i}.0/24"}
         for i, name in enumerate(["master", "node01", "node02"])]
-    # EXTERNAL-IP <none> on every node: a bare-metal cluster
-    assert imported.scenario["cluster"] == {"provider": "bare-metal"}
+    # EXTERNAL-IP <none> on every node and no providerID: a bare-metal cluster; every node
+    # has allocatable pods 110 and a /24 inside the default Pod CIDR 10.244.0.0/16
+    assert imported.scenario["cluster"] == {"pods_per_node": 110, "provider": "bare-metal",
+                                            "node_cidr_mask": 24}
+    assert imported.notes == ()
 
 
 def test_services_show_as_kubectl_lists_them():
@@ -142,16 +161,17 @@ def test_header_says_nothing_was_skipped(cluster):
 def test_fields_the_model_does_not_use_do_not_matter(cluster):
     unused = {"annotations", "managedFields", "ownerReferences", "uid", "resourceVersion",
               "creationTimestamp", "generateName", "generation", "conditions", "images",
-              "nodeInfo", "allocatable", "capacity", "daemonEndpoints", "taints", "targetRef",
+              "nodeInfo", "capacity", "daemonEndpoints", "taints", "targetRef",
               "targetPort", "sessionAffinity", "ipFamilies", "ipFamilyPolicy", "apiVersion",
               "kind", "status"}
 
     def strip(value):
         if isinstance(value, dict):
             keep = {k: strip(v) for k, v in value.items() if k not in unused}
-            # node addresses live under status
+            # node addresses and allocatable Pods live under status
             if "addresses" in value.get("status", {}):
-                keep["status"] = {"addresses": value["status"]["addresses"]}
+                keep["status"] = {"addresses": value["status"]["addresses"],
+                                  "allocatable": {"pods": value["status"]["allocatable"]["pods"]}}
             conditions = value.get("conditions")
             if isinstance(conditions, dict) and conditions.get("ready") is False:
                 keep["conditions"] = {"ready": False}
@@ -177,6 +197,8 @@ def test_fields_the_model_does_not_use_do_not_matter(cluster):
     noisy, reference = import_kubectl(cluster), import_kubectl(REFERENCE)
     assert stripped.scenario["inventory"] == noisy.scenario["inventory"] == \
         reference.scenario["inventory"]
+    assert stripped.scenario["cluster"] == noisy.scenario["cluster"] == \
+        reference.scenario["cluster"]
     assert stripped.skipped == noisy.skipped == reference.skipped
 
 
@@ -187,7 +209,7 @@ def test_cloud_nodes_keep_their_external_ip(cluster):
                                                 "address": f"203.0.113.{i + 10}"})
     edit(cluster, "nodes.json", external)
     imported = import_kubectl(cluster)
-    assert imported.scenario["cluster"] == {"provider": "cloud"}
+    assert imported.scenario["cluster"]["provider"] == "cloud"
     assert [n["external_ip"] for n in imported.scenario["inventory"]["nodes"]] == \
         ["203.0.113.10", "203.0.113.11", "203.0.113.12"]
 
@@ -292,6 +314,208 @@ def test_single_object_and_plain_array_are_accepted(cluster):
     imported = import_kubectl(cluster)
     assert (imported.nodes, imported.endpoints) == (1, 3)  # kube-dns x2, kubernetes
     assert imported.skipped["endpoint on no listed node"] == 8
+
+
+# --- what the nodes say about the cluster -------------------------------------------
+
+POOL_NOTES = (
+    "nodes differ in status.allocatable.pods (32 on 2 nodes, 110 on 2 nodes): pods_per_node "
+    "is 110, the most common, the larger of a tie",
+    "nodes differ in the size of their Pod CIDR (/24 on 2 nodes, /26 on 1 node): "
+    "node_cidr_mask is 24, the most common",
+    "1 node lists no IPv4 spec.podCIDR: the model gives it a block of cluster.pod_cidr")
+
+
+def test_node_pools_give_the_cluster_fields():
+    imported = import_kubectl(NODE_POOLS)
+    # gce:// providerIDs on private nodes (no ExternalIP): still the cloud's load balancers.
+    # Pods: 110, 110 (allocatable), 32 (capacity only), 32: a tie, the larger wins.
+    # Pod CIDRs 10.4.0.0/24 (+ an IPv6 one), 10.4.1.0/24, 10.4.2.0/26, none: outside the
+    # default 10.244.0.0/16, so the smallest network holding them, 10.4.0.0/22.
+    assert imported.scenario["cluster"] == {"pods_per_node": 110, "provider": "cloud",
+                                            "pod_cidr": "10.4.0.0/22", "node_cidr_mask": 24}
+    assert [n.get("pod_cidr") for n in imported.scenario["inventory"]["nodes"]] == [
+        "10.4.0.0/24", "10.4.1.0/24", "10.4.2.0/26", None]
+    assert imported.skipped == {"IPv6 address": 1, "endpoint on no listed node": 1}
+    assert imported.notes == POOL_NOTES
+    assert imported.text().splitlines()[2:5] == [f"# note: {note}" for note in POOL_NOTES]
+
+
+def test_node_without_pod_cidr_gets_the_free_block_of_the_spanned_pod_cidr():
+    # 10.4.2.0/26 takes the /24 block 10.4.2.0/24 of the grid: 10.4.3.0/24 is the free one
+    assert [str(a.pod_cidr) for a in addresses_of(import_kubectl(NODE_POOLS))] == [
+        "10.4.0.0/24", "10.4.1.0/24", "10.4.2.0/26", "10.4.3.0/24"]
+
+
+@pytest.mark.parametrize("provider_id, provider", [
+    ("aws:///us-east-1a/i-0a1b2c3d4e5f67890", "cloud"),
+    ("gce://demo-project/us-central1-a/gke-demo-pool-a-1", "cloud"),
+    ("azure:///subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mc_rg/"
+     "providers/Microsoft.Compute/virtualMachineScaleSets/aks-pool1-vmss/virtualMachines/0",
+     "cloud"),
+    ("oci://ocid1.instance.oc1.iad.anuwcljtexample", "cloud"),
+    ("ocid1.instance.oc1.iad.anuwcljtexample", "cloud"),  # OKE: the bare OCID
+    ("ibm://a0bc0c5466544e968bff315fba51e594///c0d19dnd0uii3pk7po40/kube-c0d19-w1", "cloud"),
+    ("digitalocean://312345678", "cloud"),
+    ("linode://41234567", "cloud"),
+    ("hcloud://31234567", "cloud"),
+    ("openstack:///41c40aab-80e9-4bb6-a280-27976bfc811f", "cloud"),
+    ("vsphere://4230a1b2-c3d4-e5f6-0718-293a4b5c6d7e", "bare-metal"),
+    ("kind://docker/kind/kind-worker", "bare-metal"),
+    ("k3s://k8s-node01", "bare-metal"),
+    ("rke2://k8s-node01", "bare-metal"),
+    ("", "bare-metal"),  # an empty providerID is none
+])
+def test_provider_from_provider_id(cluster, provider_id, provider):
+    each_node(cluster, lambda i, node: node["spec"].update(providerID=provider_id))
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"]["provider"] == provider
+    assert imported.notes == ()
+
+
+def test_without_a_cloud_provider_id_external_ips_decide(cluster):
+    def kind_with_external_ip(i, node):
+        node["spec"]["providerID"] = f"kind://docker/kind/{node['metadata']['name']}"
+        if i == 2:
+            node["status"]["addresses"].append({"type": "ExternalIP", "address": "203.0.113.9"})
+    each_node(cluster, kind_with_external_ip)
+    assert import_kubectl(cluster).scenario["cluster"]["provider"] == "cloud"
+
+
+def test_mixed_and_unknown_provider_ids_are_noted(cluster):
+    # one cloud node is enough: its cloud controller serves the whole cluster
+    each_node(cluster, lambda i, node: node["spec"].update(providerID="aws:///us-east-1a/i-01")
+              if i == 1 else None)
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"]["provider"] == "cloud"
+    assert imported.notes == ("nodes differ in spec.providerID (aws on 1 node, none on 2 "
+                              "nodes): provider cloud, as aws says",)
+
+    ids = ["metal://rack1/7", "metal://rack1/8", "i-0a1b2c"]
+    each_node(cluster, lambda i, node: node["spec"].update(providerID=ids[i]))
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"]["provider"] == "bare-metal"
+    assert imported.notes == (
+        "nodes differ in spec.providerID (metal on 2 nodes, no scheme on 1 node)",
+        "spec.providerID with no scheme, metal://: not a known cloud, provider from the "
+        "nodes' ExternalIPs")
+
+
+def test_provider_id_must_be_a_string(cluster):
+    each_node(cluster, lambda i, node: node["spec"].update(providerID=42) if i == 1 else None)
+    assert error_of(cluster) == ("DIR/nodes.json: items[1].spec.providerID: expected a string, "
+                                 "got 42")
+
+
+def test_pods_per_node_is_the_most_common_value(cluster):
+    pods = ["110", "250", "250"]
+    each_node(cluster, lambda i, node: node["status"]["allocatable"].update(pods=pods[i]))
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"]["pods_per_node"] == 250
+    assert imported.notes == ("nodes differ in status.allocatable.pods (250 on 2 nodes, 110 on "
+                              "1 node): pods_per_node is 250, the most common",)
+
+    def tie(i, node):  # 110, 250 and a node that lists no Pods at all
+        if i == 2:
+            del node["status"]["allocatable"]["pods"], node["status"]["capacity"]["pods"]
+    each_node(cluster, tie)
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"]["pods_per_node"] == 250
+    assert imported.notes == ("nodes differ in status.allocatable.pods (110 on 1 node, 250 on "
+                              "1 node, none on 1 node): pods_per_node is 250, the most common, "
+                              "the larger of a tie",)
+
+
+def test_pods_per_node_from_capacity_and_quantities(cluster):
+    def capacity_only(i, node):
+        del node["status"]["allocatable"]["pods"]
+        node["status"]["capacity"]["pods"] = [64, "64", " 64 "][i]
+    each_node(cluster, capacity_only)
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"]["pods_per_node"] == 64
+    assert imported.notes == ()
+
+
+def test_pods_that_do_not_fit_a_node_block_keep_the_default(cluster, tmp_path):
+    # EKS with the VPC CNI: Pod IPs come from the VPC, nodes list no podCIDR, and a big
+    # instance allows 737 Pods; the model's /24 node blocks hold 254 Pod IPs
+    def eks(i, node):
+        del node["spec"]["podCIDR"], node["spec"]["podCIDRs"]
+        node["spec"]["providerID"] = f"aws:///us-east-1a/i-0{i}"
+        node["status"]["allocatable"]["pods"] = "737"
+    each_node(cluster, eks)
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"] == {"provider": "cloud"}
+    assert imported.notes == (
+        "pods_per_node left at 110: 737 Pods do not fit the /24 Pod block the model gives a "
+        "node that lists no spec.podCIDR (254 Pod IPs); the model gives every Pod an IP of "
+        "its node's block",)
+    out = tmp_path / "eks.yaml"
+    out.write_text(imported.text())
+    assert run_cli("check", out).returncode == 0
+
+    # listed /24 blocks and 1k (1,000) Pods: Calico-style IPAM that ignores spec.podCIDR
+    shutil.copy(REFERENCE / "nodes.json", cluster / "nodes.json")
+    each_node(cluster, lambda i, node: node["status"]["allocatable"].update(pods="1k"))
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"] == {"provider": "bare-metal", "node_cidr_mask": 24}
+    assert imported.notes == (
+        "pods_per_node left at 110: 1,000 Pods do not fit the nodes' /24 Pod CIDRs (254 Pod "
+        "IPs); the model gives every Pod an IP of its node's block",)
+
+
+@pytest.mark.parametrize("pods, message", [
+    ("many", "expected a number of Pods, got 'many'"),
+    ("110m", "expected a number of Pods, got '110m'"),
+    (True, "expected a number of Pods, got True"),
+    ("0", "expected 1 to 10,000 Pods a node, got 0"),
+    ("20k", "expected 1 to 10,000 Pods a node, got 20,000"),
+])
+def test_bad_pods_value_names_the_field(cluster, pods, message):
+    each_node(cluster, lambda i, node: node["status"]["allocatable"].update(pods=pods)
+              if i == 2 else None)
+    assert error_of(cluster) == f"DIR/nodes.json: items[2].status.allocatable.pods: {message}"
+
+
+def test_pod_cidrs_outside_the_default_are_spanned(cluster):
+    def k3s(i, node):  # k3s allocates 10.42.0.0/16
+        node["spec"].update(podCIDR=f"10.42.{i}.0/24", podCIDRs=[f"10.42.{i}.0/24"],
+                            providerID=f"k3s://{node['metadata']['name']}")
+    each_node(cluster, k3s)
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"] == {"pods_per_node": 110, "provider": "bare-metal",
+                                            "pod_cidr": "10.42.0.0/22", "node_cidr_mask": 24}
+    assert imported.notes == ()
+
+
+def test_a_full_span_leaves_the_default_pod_cidr(cluster):
+    # two IPv4 blocks fill 10.42.0.0/23; the third node is IPv6-only: no room in the span
+    cidrs = [["10.42.0.0/24"], ["10.42.1.0/24"], ["fd00:10:42:2::/64"]]
+    each_node(cluster, lambda i, node: node["spec"].update(podCIDR=cidrs[i][0],
+                                                           podCIDRs=cidrs[i]))
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"] == {"pods_per_node": 110, "provider": "bare-metal",
+                                            "node_cidr_mask": 24}
+    assert imported.skipped["IPv6 address"] == 1
+    assert imported.notes == (
+        "1 node lists no IPv4 spec.podCIDR: the model gives it a block of cluster.pod_cidr",
+        "pod_cidr left at 10.244.0.0/16: 10.42.0.0/23, the smallest network holding the "
+        "nodes' Pod CIDRs, has no free /24 for the 1 node without one")
+    assert [str(a.pod_cidr) for a in addresses_of(imported)] == [
+        "10.42.0.0/24", "10.42.1.0/24", "10.244.0.0/24"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"podCIDRs": "10.244.0.0/24"},
+     "items[0].spec.podCIDRs: expected a list of CIDRs, got '10.244.0.0/24'"),
+    ({"podCIDRs": ["10.244.0.0/31"]},
+     "items[0].spec.podCIDRs[0]: expected a node Pod CIDR of /8 to /30, got 10.244.0.0/31"),
+    ({"podCIDRs": None, "podCIDR": "banana"},
+     "items[0].spec.podCIDR: expected a CIDR, got 'banana'"),
+])
+def test_bad_pod_cidr_names_the_field(cluster, spec, message):
+    each_node(cluster, lambda i, node: node["spec"].update(spec) if i == 0 else None)
+    assert error_of(cluster) == f"DIR/nodes.json: {message}"
 
 
 # --- errors -------------------------------------------------------------------------
@@ -422,6 +646,29 @@ def test_cli_text_output_is_one_line_exit_2(tmp_path):
     assert done.stderr == (f"netmodel: error: {folder}/services.json: this is kubectl's text "
                            "output; run 'kubectl get svc -A -o json > services.json'\n")
     assert not (tmp_path / "out.yaml").exists()
+
+
+def test_node_fields_of_the_wrong_shape_name_the_field(cluster):
+    each_node(cluster, lambda i, node: node["status"].update(addresses=True) if i == 1 else None)
+    assert error_of(cluster) == ("DIR/nodes.json: items[1].status.addresses: expected a list, "
+                                 "got True")
+    shutil.copy(REFERENCE / "nodes.json", cluster / "nodes.json")
+    each_node(cluster, lambda i, node: node.update(spec=["podCIDR"]) if i == 2 else None)
+    assert error_of(cluster) == "DIR/nodes.json: items[2].spec: expected a mapping, got ['podCIDR']"
+
+
+def test_cli_imports_node_pools_and_the_scenario_checks(tmp_path):
+    out = tmp_path / "pools.yaml"
+    done = run_cli("import", "kubectl", NODE_POOLS, "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        f"wrote {out}: 4 nodes, 2 Services, 2 endpoints; "
+        + "; ".join(f"note: {note}" for note in POOL_NOTES) + "\n"
+        "skipped: 1 IPv6 address (the model is IPv4 for now); 1 endpoint on no listed node "
+        "(no nodeName, and no Pod or node found for the address)\n")
+    check = run_cli("check", out)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.startswith(f"ok: {out}: scenario 'node-pools'")
 
 
 def test_external_name_and_load_balancer_services(cluster):

@@ -16,6 +16,20 @@ model uses is read; everything else (annotations, managedFields, status conditio
 ...) is ignored. Not-ready endpoints and IPv6 addresses (the model is IPv4 for now) are
 left out and counted in a comment at the top of the scenario.
 
+From the nodes also come the `cluster` fields that hold for all of them:
+
+- `provider`: `cloud` when a node's `spec.providerID` names a cloud whose controller
+  answers `type: LoadBalancer` (`CLOUD_PROVIDER_IDS`); otherwise (kind, k3s, vSphere, an
+  unknown scheme or no providerID) `cloud` when a node has an ExternalIP, else
+  `bare-metal`;
+- `pods_per_node`: the most common `status.allocatable.pods` (else `capacity.pods`), the
+  larger on a tie;
+- `node_cidr_mask`: the most common prefix length of the nodes' IPv4 Pod CIDRs, the
+  shorter on a tie; `pod_cidr`: the default 10.244.0.0/16 when it holds every listed
+  node block, else the smallest network that holds them all.
+
+Where the nodes differ, a `# note:` line at the top of the scenario says so.
+
 An endpoint's node is its `nodeName`; failing that the `kubernetes.io/hostname` of
 its (v1beta1) `topology`, the node of the Pod its `targetRef` names in `pods.json`, or
 the node whose InternalIP it is (the `kubernetes` Service's API server, host-network
@@ -26,6 +40,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 from pathlib import Path
@@ -36,7 +51,7 @@ from pydantic import ValidationError
 
 from netmodel.errors import NetmodelError
 from netmodel.scenario.loader import describe_validation_error, dotted
-from netmodel.scenario.schema import Scenario
+from netmodel.scenario.schema import Cluster, Scenario
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,53 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 REQUESTS = 2000
 """`run.requests` of an imported scenario: a short first run."""
 
+# `spec.providerID` is `<scheme>://<id>`, written by the cloud controller manager (or the
+# kubelet's --provider-id). The model's `cluster.provider: cloud` means "a cloud load
+# balancer answers type: LoadBalancer", so a scheme counts as cloud only if the
+# controller behind it implements LoadBalancer as a matter of course.
+CLOUD_PROVIDER_IDS = {
+    "aws": "EC2/EKS (aws:///<zone>/<instance>): ELB/NLB",
+    "gce": "GCE/GKE (gce://<project>/<zone>/<instance>): Cloud Load Balancing",
+    "azure": "Azure/AKS (azure:///subscriptions/...): Azure Load Balancer",
+    "oci": "Oracle Cloud/OKE (oci://ocid1.instance... or the bare OCID): OCI Load Balancer",
+    "ibm": "IBM Cloud/IKS (ibm://<account>///<cluster>/<worker>): its load balancers",
+    "digitalocean": "DigitalOcean (digitalocean://<droplet>): DO Load Balancers",
+    "linode": "Akamai/Linode (linode://<id>): NodeBalancers",
+    "hcloud": "Hetzner Cloud (hcloud://<server>): Hetzner Load Balancers",
+    "openstack": "OpenStack (openstack:///<uuid>): Octavia, which openstack-cloud-controller-"
+                 "manager drives by default (clouds without Octavia: set "
+                 "external.load_balancer.provider)",
+}
+"""providerID schemes whose cluster gets `provider: cloud`, and why."""
+LOCAL_PROVIDER_IDS = {
+    "kind": "Docker containers; no load balancer unless cloud-provider-kind is added",
+    "k3s": "ServiceLB answers LoadBalancer with host ports on the nodes, not a cloud LB",
+    "rke2": "as k3s",
+    "vsphere": "the vSphere CPI does nodes and zones; its LoadBalancer needs NSX-T and is "
+               "off by default (MetalLB, kube-vip or NSX ALB are used instead)",
+}
+"""providerID schemes known to come without a cloud load balancer: the ExternalIP rule
+decides, as with no providerID at all."""
+OCI_ID = "ocid1."
+"""OKE nodes may carry the bare instance OCID as their providerID, with no scheme."""
+
+
+def _bounds(name: str) -> range:
+    """The values the schema allows for the integer field `cluster.<name>`."""
+    meta = Cluster.model_fields[name].metadata
+    low = next(m.ge for m in meta if hasattr(m, "ge"))
+    high = next(m.le for m in meta if hasattr(m, "le"))
+    return range(low, high + 1)
+
+
+PODS_PER_NODE = _bounds("pods_per_node")
+NODE_CIDR_MASKS = _bounds("node_cidr_mask")
+DEFAULT_PODS_PER_NODE: int = Cluster.model_fields["pods_per_node"].default
+DEFAULT_POD_CIDR: IPv4Network = Cluster.model_fields["pod_cidr"].default
+DEFAULT_NODE_CIDR_MASK: int = Cluster.model_fields["node_cidr_mask"].default
+QUANTITY_SUFFIXES = {"": 1, "k": 10**3, "M": 10**6, "Ki": 2**10, "Mi": 2**20}
+"""Suffixes of a Kubernetes quantity that a Pod count may carry (1000 Pods print as '1k')."""
+
 # Why something was left out, in the order the header lists them.
 NOT_READY = "not-ready endpoint"
 IPV6 = "IPv6 address"
@@ -96,6 +158,8 @@ class KubectlImport:
     """The scenario document (plain data, the schema's field names)."""
     skipped: dict[str, int] = field(default_factory=dict)
     """What was left out -> how many (only reasons that occurred)."""
+    notes: tuple[str, ...] = ()
+    """Where the nodes differ or a cluster field could not be taken from them."""
 
     @property
     def nodes(self) -> int:
@@ -109,10 +173,14 @@ class KubectlImport:
     def endpoints(self) -> int:
         return sum(len(s["endpoints"]) for s in self.scenario["inventory"]["services"])
 
-    def summary(self) -> str:
+    def counts(self) -> str:
         """'3 nodes, 10 Services, 11 endpoints'."""
         return (f"{_count(self.nodes, 'node')}, {_count(self.services, 'Service')}, "
                 f"{_count(self.endpoints, 'endpoint')}")
+
+    def summary(self) -> str:
+        """The counts, then the notes: '3 nodes, 10 Services, 11 endpoints; note: ...'."""
+        return "; ".join([self.counts()] + [f"note: {note}" for note in self.notes])
 
     def skipped_text(self) -> str:
         """'1 not-ready endpoint (only ready endpoints receive traffic); ...' or 'nothing'."""
@@ -122,8 +190,9 @@ class KubectlImport:
     def text(self) -> str:
         """The scenario YAML, headed by a comment saying where it came from and what was
         left out."""
-        header = (f"# generated by netmodel import kubectl from {self.source}; {self.summary()}\n"
-                  f"# skipped: {self.skipped_text()}\n")
+        header = (f"# generated by netmodel import kubectl from {self.source}; {self.counts()}\n"
+                  f"# skipped: {self.skipped_text()}\n"
+                  + "".join(f"# note: {note}\n" for note in self.notes))
         return header + yaml.safe_dump(self.scenario, sort_keys=False, allow_unicode=True,
                                        width=100)
 
@@ -146,7 +215,8 @@ def import_kubectl(directory: str | Path) -> KubectlImport:
     slice_items = reader.items(folder, ENDPOINT_SLICES)
     pod_items = reader.items(folder, PODS)
 
-    nodes = [reader.node(i, item) for i, item in enumerate(node_items)]
+    read = [reader.node(i, item) for i, item in enumerate(node_items)]
+    nodes = [node for node, _ in read]
     if not nodes:
         raise NetmodelError(f"no nodes; run '{NODES.command} > {NODES.names[0]}'",
                             file=reader.files[NODES])
@@ -161,18 +231,98 @@ def import_kubectl(directory: str | Path) -> KubectlImport:
         reader.endpoint_slice(i, item, by_name, placer)
 
     folder_name = folder.resolve().name
-    provider = "cloud" if any("external_ip" in n for n in nodes) else "bare-metal"
+    notes: list[str] = []
     scenario = {
         "name": re.sub(r"[^A-Za-z0-9_.-]+", "-", folder_name).strip("_.-") or "imported",
         "description": f"the cluster listed by kubectl in {folder_name}/",
-        "cluster": {"provider": provider},  # cluster.nodes: the inventory's
+        "cluster": _cluster(nodes, [facts for _, facts in read], notes),  # nodes: the inventory's
         "workload": {"mix": {"pod-clusterip": 1}},
         "run": {"requests": REQUESTS},
         "inventory": {"nodes": nodes, "services": services},
     }
     _check(scenario, str(directory))
     skipped = {what: reader.skipped[what] for what in _WHY if reader.skipped.get(what)}
-    return KubectlImport(str(directory), scenario, skipped)
+    return KubectlImport(str(directory), scenario, skipped, tuple(notes))
+
+
+@dataclass(frozen=True)
+class _NodeFacts:
+    """What a node says about the whole cluster."""
+
+    provider_id: str | None
+    """The scheme of spec.providerID ('aws', 'gce', ...; 'oci' for a bare OCID), '' when
+    it has no scheme, None when there is none."""
+    pods: int | None
+    """status.allocatable.pods (else capacity.pods), None when neither is given."""
+
+
+def _cluster(nodes: list[dict], facts: list[_NodeFacts], notes: list[str]) -> dict[str, Any]:
+    """The `cluster` section the nodes agree on (in the schema's field order), adding to
+    `notes` where they differ or a value cannot be used."""
+    cluster: dict[str, Any] = {}
+    # --- pods_per_node -----------------------------------------------------------------
+    pods = Counter(f.pods for f in facts if f.pods is not None)
+    mask = Counter(IPv4Network(n["pod_cidr"]).prefixlen for n in nodes if "pod_cidr" in n)
+    block = max(mask.items(), key=lambda kv: (kv[1], -kv[0]))[0] if mask else None
+    if pods:
+        per_node = max(pods.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        if len(pods) > 1 or sum(pods.values()) < len(facts):
+            tie = list(pods.values()).count(pods[per_node]) > 1
+            notes.append("nodes differ in status.allocatable.pods ("
+                         + _tally(pods, len(facts), "{}") + f"): pods_per_node is {per_node}, "
+                         "the most common" + (", the larger of a tie" if tie else ""))
+        room = _host_count(block if block is not None else DEFAULT_NODE_CIDR_MASK)
+        if per_node <= room:
+            cluster["pods_per_node"] = per_node
+        else:
+            where = (f"the nodes' /{block} Pod CIDRs" if block is not None else
+                     f"the /{DEFAULT_NODE_CIDR_MASK} Pod block the model gives a node that "
+                     f"lists no spec.podCIDR")
+            notes.append(f"pods_per_node left at {DEFAULT_PODS_PER_NODE}: {per_node:,} Pods "
+                         f"do not fit {where} ({room:,} Pod IPs); the model gives every Pod an "
+                         "IP of its node's block")
+    # --- provider ----------------------------------------------------------------------
+    ids = Counter(f.provider_id for f in facts)
+    clouds = sorted(i for i in ids if i in CLOUD_PROVIDER_IDS)
+    unknown = sorted(i for i in ids if i is not None and i not in CLOUD_PROVIDER_IDS
+                     and i not in LOCAL_PROVIDER_IDS)
+    if len(ids) > 1:
+        notes.append("nodes differ in spec.providerID (" + _tally(ids, len(facts), "{}")
+                     + ")" + (f": provider cloud, as {clouds[0]} says" if clouds else ""))
+    if unknown and not clouds:
+        names = ", ".join("with no scheme" if i == "" else f"{i}://" for i in unknown)
+        notes.append(f"spec.providerID {names}: not a known cloud, provider from the nodes' "
+                     "ExternalIPs")
+    external = any("external_ip" in n for n in nodes)
+    cluster["provider"] = "cloud" if clouds or external else "bare-metal"
+    # --- pod_cidr, node_cidr_mask --------------------------------------------------------
+    if block is not None:
+        given = [IPv4Network(n["pod_cidr"]) for n in nodes if "pod_cidr" in n]
+        missing = len(nodes) - len(given)
+        if len(mask) > 1:
+            tie = list(mask.values()).count(mask[block]) > 1
+            notes.append("nodes differ in the size of their Pod CIDR ("
+                         + _tally(mask, len(given), "/{}") + f"): node_cidr_mask is {block}, "
+                         "the most common" + (", the shorter prefix of a tie" if tie else ""))
+        if missing:
+            notes.append(f"{_count(missing, 'node')} list{'s' if missing == 1 else ''} no IPv4 "
+                         "spec.podCIDR: the model gives "
+                         f"{'it a block' if missing == 1 else 'them blocks'} of cluster.pod_cidr")
+        default_holds = (block >= DEFAULT_POD_CIDR.prefixlen
+                         and all(net.subnet_of(DEFAULT_POD_CIDR) for net in given)
+                         and _free_blocks(DEFAULT_POD_CIDR, block, given) >= missing)
+        if not default_holds:
+            span = given[0]
+            while not all(net.subnet_of(span) for net in given):
+                span = span.supernet()
+            if _free_blocks(span, block, given) >= missing:
+                cluster["pod_cidr"] = str(span)
+            else:
+                notes.append(f"pod_cidr left at {DEFAULT_POD_CIDR}: {span}, the smallest "
+                             f"network holding the nodes' Pod CIDRs, has no free /{block} for "
+                             f"the {_count(missing, 'node')} without one")
+        cluster["node_cidr_mask"] = block
+    return cluster
 
 
 def _check(scenario: dict[str, Any], source: str) -> None:
@@ -254,11 +404,16 @@ class _Reader:
 
     # --- objects ----------------------------------------------------------------------
 
-    def node(self, i: int, item: dict) -> dict:
-        """An inventory node: name, internal_ip, external_ip, hostname, pod_cidr."""
+    def node(self, i: int, item: dict) -> tuple[dict, "_NodeFacts"]:
+        """An inventory node (name, internal_ip, external_ip, hostname, pod_cidr) and what
+        it says about the cluster."""
         at = f"items[{i}]"
         found: dict[str, str] = {}  # the first IPv4 address of each kind
-        for j, entry in enumerate(_get(item, "status", "addresses") or []):
+        addresses = _get(item, "status", "addresses") or []
+        if not isinstance(addresses, list):
+            raise self.error(NODES, f"{at}.status.addresses",
+                             f"expected a list, got {_show(addresses)}")
+        for j, entry in enumerate(addresses):
             key = {"InternalIP": "internal_ip", "ExternalIP": "external_ip",
                    "Hostname": "hostname"}.get(_get(entry, "type"))
             if key is None:
@@ -270,15 +425,36 @@ class _Reader:
             elif (ip := self.ip(NODES, where, value)) is not None:
                 found.setdefault(key, str(ip))
         spec = _get(item, "spec") or {}
-        cidrs = spec.get("podCIDRs") or [c for c in [spec.get("podCIDR")] if c]
-        for j, cidr in enumerate(cidrs):
-            if (net := self.network(NODES, f"{at}.spec.podCIDRs[{j}]", cidr)) is not None:
-                found.setdefault("pod_cidr", str(net))
+        if not isinstance(spec, dict):
+            raise self.error(NODES, f"{at}.spec", f"expected a mapping, got {_show(spec)}")
+        if spec.get("podCIDRs"):  # podCIDRs[0] is podCIDR (API docs)
+            cidrs = spec["podCIDRs"]
+            if not isinstance(cidrs, list):
+                raise self.error(NODES, f"{at}.spec.podCIDRs",
+                                 f"expected a list of CIDRs, got {_show(cidrs)}")
+            places = [f"{at}.spec.podCIDRs[{j}]" for j in range(len(cidrs))]
+        else:
+            cidrs = [c for c in [spec.get("podCIDR")] if c]
+            places = [f"{at}.spec.podCIDR"]
+        for at_cidr, cidr in zip(places, cidrs):
+            net = self.network(NODES, at_cidr, cidr)
+            if net is not None and "pod_cidr" not in found:
+                if net.prefixlen not in NODE_CIDR_MASKS:
+                    raise self.error(NODES, at_cidr, f"expected a node Pod CIDR of /"
+                                     f"{NODE_CIDR_MASKS[0]} to /{NODE_CIDR_MASKS[-1]}, got {net}")
+                found["pod_cidr"] = str(net)
         node = {"name": self.text(NODES, f"{at}.metadata.name", _get(item, "metadata", "name"),
                                   required=True)}
         node.update((key, found[key]) for key in ("internal_ip", "external_ip", "hostname",
                                                   "pod_cidr") if key in found)
-        return node
+        provider_id = self.text(NODES, f"{at}.spec.providerID", spec.get("providerID"))
+        pods = None
+        for part in ("allocatable", "capacity"):
+            value = _get(item, "status", part, "pods")
+            if value is not None:
+                pods = self.pods(f"{at}.status.{part}.pods", value)
+                break
+        return node, _NodeFacts(_provider_scheme(provider_id), pods)
 
     def service(self, i: int, item: dict) -> dict | None:
         """An inventory Service, or None for an IPv6-only one."""
@@ -393,6 +569,21 @@ class _Reader:
             raise self.error(source, at, f"expected a string, got {_show(value)}")
         return value
 
+    def pods(self, at: str, value: Any) -> int:
+        """A node's Pod count: a whole number, or a quantity string such as '110' or '1k'."""
+        count = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            count = value
+        elif isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+)([kM]i?)?\s*", value)):
+            count = int(match[1]) * QUANTITY_SUFFIXES[match[2] or ""]
+        if count is None:
+            raise self.error(NODES, at, f"expected a number of Pods, got {_show(value)}")
+        if count not in PODS_PER_NODE:
+            raise self.error(NODES, at, f"expected {PODS_PER_NODE[0]} to "
+                                        f"{PODS_PER_NODE[-1]:,} Pods a node, got "
+                                        f"{count:,}")
+        return count
+
     def number(self, at: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(SERVICES, at, f"expected a port number, got {_show(value)}")
@@ -446,6 +637,53 @@ class _Placer:
         if not name:
             name = self.by_ip.get(str(ip))
         return name if name in self.names else None
+
+
+def _provider_scheme(provider_id: str | None) -> str | None:
+    """'aws' for 'aws:///us-east-1a/i-0abc'; 'oci' for a bare OCID; '' for a providerID
+    with no scheme; None for none."""
+    if provider_id is None:
+        return None
+    if match := re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", provider_id):
+        return match[1].lower()
+    return "oci" if provider_id.startswith(OCI_ID) else ""
+
+
+def _tally(counter: Counter, total: int, shape: str) -> str:
+    """'110 on 2 nodes, 250 on 1 node, none on 1 node': the most common first, then by
+    value, 'none' last; `shape` formats a value; None (or what the counter lacks of
+    `total`) is 'none' and '' is 'no scheme'."""
+    missing = total - sum(counter.values())
+    items = sorted(counter.items(), key=lambda kv: (kv[0] is None, -kv[1], _order(kv[0])))
+    parts = ["none" if value is None else "no scheme" if value == "" else shape.format(value)
+             for value, _ in items]
+    counts = [n for _, n in items]
+    if missing:
+        parts.append("none")
+        counts.append(missing)
+    return ", ".join(f"{what} on {_count(n, 'node')}" for what, n in zip(parts, counts))
+
+
+def _order(value: Any) -> tuple:
+    """Numbers by value, then strings."""
+    return (0, value, "") if isinstance(value, int) else (1, 0, str(value))
+
+
+def _host_count(prefix: int) -> int:
+    """Usable addresses of a /prefix: all but the network and broadcast addresses."""
+    return (1 << (32 - prefix)) - (2 if prefix < 31 else 0)
+
+
+def _free_blocks(network: IPv4Network, prefix: int, given: list[IPv4Network]) -> int:
+    """How many /prefix blocks of `network` none of `given` overlaps."""
+    base, size = int(network.network_address), 1 << (32 - prefix)
+    taken: set[int] = set()
+    for net in given:
+        if net.overlaps(network):
+            low = max(int(net.network_address), base) - base
+            high = min(int(net.broadcast_address), int(network.broadcast_address)) - base
+            taken.update(range(low // size, high // size + 1))
+    return (1 << (prefix - network.prefixlen)) - len(taken)
 
 
 def _get(data: Any, *keys: str) -> Any:

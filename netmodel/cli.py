@@ -250,7 +250,9 @@ def _import_kubectl(args: argparse.Namespace) -> int:
         raise NetmodelError(f"folder {out.parent} does not exist", file=str(out))
     imported = import_kubectl(args.directory)  # validated: it loads as it is
     out.write_text(imported.text(), encoding="utf-8")
-    print(f"wrote {out}: {imported.summary()}")
+    print(f"wrote {out}: {imported.counts()}")
+    for note in imported.notes:
+        print(f"note: {note}")
     if imported.skipped:
         print(f"skipped: {imported.skipped_text()}")
     return 0

@@ -662,9 +662,9 @@ def test_cli_imports_node_pools_and_the_scenario_checks(tmp_path):
     done = run_cli("import", "kubectl", NODE_POOLS, "-o", out)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
-        f"wrote {out}: 4 nodes, 2 Services, 2 endpoints; "
-        + "; ".join(f"note: {note}" for note in POOL_NOTES) + "\n"
-        "skipped: 1 IPv6 address (the model is IPv4 for now); 1 endpoint on no listed node "
+        f"wrote {out}: 4 nodes, 2 Services, 2 endpoints\n"
+        + "".join(f"note: {note}\n" for note in POOL_NOTES)
+        + "skipped: 1 IPv6 address (the model is IPv4 for now); 1 endpoint on no listed node "
         "(no nodeName, and no Pod or node found for the address)\n")
     check = run_cli("check", out)
     assert check.returncode == 0, check.stderr

@@ -178,10 +178,6 @@ class KubectlImport:
         return (f"{_count(self.nodes, 'node')}, {_count(self.services, 'Service')}, "
                 f"{_count(self.endpoints, 'endpoint')}")
 
-    def summary(self) -> str:
-        """The counts, then the notes: '3 nodes, 10 Services, 11 endpoints; note: ...'."""
-        return "; ".join([self.counts()] + [f"note: {note}" for note in self.notes])
-
     def skipped_text(self) -> str:
         """'1 not-ready endpoint (only ready endpoints receive traffic); ...' or 'nothing'."""
         return "; ".join(f"{_count(n, what, _WHY[what][0])} ({_WHY[what][1]})"

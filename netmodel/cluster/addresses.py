@@ -152,7 +152,7 @@ def check_allocation(scenario: "Scenario") -> None:
         free = "holds"
     else:
         given_cidrs = [n.pod_cidr for n in inventory.nodes if n.pod_cidr is not None]
-        blocks -= len(_blocks_taken(pod_cidr, mask, given_cidrs))
+        blocks -= len(blocks_taken(pod_cidr, mask, given_cidrs))
         need_blocks = len(inventory.nodes) - len(given_cidrs)
         hosts -= len({n.internal_ip for n in inventory.nodes
                       if n.internal_ip is not None and n.internal_ip in node_network})
@@ -226,8 +226,8 @@ def _free_hosts(network: IPv4Network, taken: set[IPv4Address]) -> Iterator[IPv4A
             if ip not in taken)
 
 
-def _blocks_taken(network: IPv4Network, prefix: int,
-                  given: list[IPv4Network]) -> set[int]:
+def blocks_taken(network: IPv4Network, prefix: int,
+                 given: list[IPv4Network]) -> set[int]:
     """Indices of the /prefix blocks of `network` that the `given` networks overlap."""
     base, size = int(network.network_address), 1 << (32 - prefix)
     taken: set[int] = set()
@@ -242,6 +242,6 @@ def _blocks_taken(network: IPv4Network, prefix: int,
 def _free_blocks(network: IPv4Network, prefix: int,
                  given: list[IPv4Network]) -> Iterator[IPv4Network]:
     """The /prefix blocks of `network` that none of `given` overlaps, in order."""
-    taken = _blocks_taken(network, prefix, given)
+    taken = blocks_taken(network, prefix, given)
     return (_block(network, prefix, i) for i in range(1 << (prefix - network.prefixlen))
             if i not in taken)

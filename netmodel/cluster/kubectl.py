@@ -49,6 +49,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from netmodel.cluster.addresses import blocks_taken
 from netmodel.errors import NetmodelError
 from netmodel.scenario.loader import describe_validation_error, dotted
 from netmodel.scenario.schema import Cluster, Scenario
@@ -672,14 +673,7 @@ def _host_count(prefix: int) -> int:
 
 def _free_blocks(network: IPv4Network, prefix: int, given: list[IPv4Network]) -> int:
     """How many /prefix blocks of `network` none of `given` overlaps."""
-    base, size = int(network.network_address), 1 << (32 - prefix)
-    taken: set[int] = set()
-    for net in given:
-        if net.overlaps(network):
-            low = max(int(net.network_address), base) - base
-            high = min(int(net.broadcast_address), int(network.broadcast_address)) - base
-            taken.update(range(low // size, high // size + 1))
-    return (1 << (prefix - network.prefixlen)) - len(taken)
+    return (1 << (prefix - network.prefixlen)) - len(blocks_taken(network, prefix, given))
 
 
 def _get(data: Any, *keys: str) -> Any:

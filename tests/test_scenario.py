@@ -120,7 +120,8 @@ def test_unknown_key_names_line_and_known_keys(tmp_path):
           nodez: 4
         """) == ("s.yaml:4: cluster.nodez: unknown field 'nodez' (known: nodes, pods_per_node, "
                  "nic_speed, mtu, cni_datapath, offloads, softirq_cores, provider, "
-                 "node_network, pod_cidr, node_cidr_mask, service_cidr)")
+                 "node_network, pod_cidr, node_cidr_mask, service_cidr, conntrack_max, "
+                 "conntrack_time_wait)")
 
 
 def test_unknown_top_level_section(tmp_path):

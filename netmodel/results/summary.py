@@ -33,12 +33,18 @@ the API server's watch egress, EndpointSlice updates per replication, and the st
 window: per (removed endpoint, node), how long the node's rules still sent traffic to a
 Pod that had stopped serving (0 when removed in time; NaN when no endpoint was removed)."""
 
+CONNTRACK_COLUMNS = ("conntrack_entries", "conntrack_fill")
+"""Point figures (the same on each of its rows), the mean over replications: steady-state
+conntrack entries on the busiest node (Little's law: connections per second through it x
+(their mean lifetime + cluster.conntrack_time_wait)), and that over cluster.conntrack_max
+(1 = the table is full and the kernel drops new connections; drops are not modelled)."""
+
 COLUMNS = (
     "kube_proxy.mode", "traffic", "requests", "completed", "dropped", *DROP_COLUMNS,
     "in_flight", "measured", "p50_s", "p90_s", "p99_s", "p999_s", "mean_s",
     "mean_s_ci95", "p99_s_ci95", "throughput_rps", "rule_lookup_cpu_s_per_request",
     "softirq_cpu_s_per_request", "cross_node_share", "endpoint_load_skew",
-    *CONTROL_PLANE_COLUMNS, "replications",
+    *CONNTRACK_COLUMNS, *CONTROL_PLANE_COLUMNS, "replications",
 )
 """Columns of a summary row, in order (times in seconds, CPU in core-seconds).
 
@@ -61,6 +67,10 @@ def summarize(scenario: Scenario, results: list[ReplicationResult],
     """One row per traffic kind with positive weight in the mix, columns as COLUMNS;
     `control` holds the point's control-plane runs, if any."""
     control_figures = _control_plane(control)
+    entries = [r.conntrack_entries for r in results if not math.isnan(r.conntrack_entries)]
+    conntrack = (float(np.mean(entries)) if entries else math.nan)
+    conntrack_figures = {"conntrack_entries": conntrack,
+                         "conntrack_fill": conntrack / scenario.cluster.conntrack_max}
     rows = []
     for kind in (k for k in TRAFFIC_KINDS if scenario.workload.mix.get(k, 0) > 0):
         k = TRAFFIC_KINDS.index(kind)
@@ -105,6 +115,7 @@ def summarize(scenario: Scenario, results: list[ReplicationResult],
         row["softirq_cpu_s_per_request"] = _mean(np.concatenate(cpu))
         row["cross_node_share"] = _mean(np.concatenate(cross).astype(float))
         row["endpoint_load_skew"] = _skew(results, k)
+        row.update(conntrack_figures)
         row.update(control_figures)
         row["replications"] = len(results)
         assert tuple(row) == COLUMNS

@@ -76,6 +76,12 @@ class Cluster(_Strict):
     node_cidr_mask: int = Field(24, ge=8, le=30, description="prefix length of each node's Pod CIDR")
     service_cidr: IPv4Network = Field(IPv4Network("10.96.0.0/12"),
                                       description="where ClusterIPs come from")
+    conntrack_max: int = Field(131_072, ge=1, le=100_000_000,
+                               description="nf_conntrack_max of a node: kube-proxy sets "
+                                           "max(32,768 x CPUs, 131,072)")
+    conntrack_time_wait: Duration = Field(120.0, description="nf_conntrack_tcp_timeout_time_wait: "
+                                                             "a closed connection's entry stays "
+                                                             "this long, s")
 
 
 class Services(_Strict):

@@ -71,6 +71,8 @@ class ReplicationResult:
     last_arrival: float
     control: ControlPlaneResult | None = None
     """The replication's control-plane run, when `control_plane.enabled`."""
+    conntrack_entries: float = float("nan")
+    """Steady-state conntrack entries on the busiest node (`conntrack_entries`)."""
 
 
 class _Node:
@@ -194,6 +196,9 @@ class Engine:
         self.cross = np.zeros(n_req, dtype=bool)
         self.endpoint = np.full(n_req, -1, dtype=np.int64)
 
+        self._ct_nodes: list[tuple[int, ...]] = []
+        self._ct_open: list[float] = []
+        self._ct_close: list[float] = []
         self.env.process(self._arrivals(arrivals.tolist(), kind.tolist(), service.tolist(),
                                         per_connection, first.tolist(), per_conn.tolist()))
         drain = sc.run.drain if sc.run.drain is not None else w.timeout
@@ -205,7 +210,32 @@ class Engine:
         self.status[late] = TIMEOUT
         return ReplicationResult(self.kind, self.status, self.start, self.end, self.lookup_cpu,
                                  self.softirq_cpu, self.cross, self.endpoint,
-                                 topo.endpoint_offsets, sc.run.warmup, last)
+                                 topo.endpoint_offsets, sc.run.warmup, last,
+                                 conntrack_entries=self.conntrack_entries(sc.run.warmup, last, stop))
+
+    def conntrack_entries(self, since: float, until: float, stop: float) -> float:
+        """Conntrack entries on the busiest node in steady state, by Little's law: per node,
+        (connections opened in [since, until] through it per second) x (their mean
+        lifetime, set-up to last reply, + `conntrack_time_wait`). A connection holds an entry
+        on every cluster node on its path (client or entry, proxy, server; DNS lookups and
+        kept-alive upstreams not counted); one still open at `stop` counts to `stop`. NaN
+        for an empty window."""
+        window = until - since
+        if window <= 0 or not self._ct_open:
+            return float("nan")
+        opened = np.asarray(self._ct_open)
+        closed = np.where(np.isnan(self._ct_close), stop, self._ct_close)
+        mine = (opened >= since) & (opened <= until)
+        rate: dict[int, int] = {}
+        held: dict[int, float] = {}
+        for c in np.flatnonzero(mine).tolist():
+            for node in self._ct_nodes[c]:
+                rate[node] = rate.get(node, 0) + 1
+                held[node] = held.get(node, 0.0) + closed[c] - opened[c]
+        if not rate:
+            return float("nan")
+        wait = self.scenario.cluster.conntrack_time_wait
+        return max(n / window * (held[node] / n + wait) for node, n in rate.items())
 
     def _callable(self, kind: str) -> np.ndarray | None:
         """Services a kind may call: NodePort needs a node port, LoadBalancer its type."""
@@ -381,15 +411,25 @@ class Engine:
 
     # -- one connection -----------------------------------------------------------
     def _connection(self, r0: int, n: int, conn: _Connection):
-        env, w = self.env, self.scenario.workload
+        env = self.env
         connect, request = self._route_plans(conn)
         where = {role: (None if i is None else self._node(i)) for role, i in conn.nodes.items()}
         stations = self._stations(conn)
-        crosses = len({i for role, i in conn.nodes.items() if i is not None and role != "dns"}) > 1
-        self.cross[r0:r0 + n] = crosses
+        on_path = {i for role, i in conn.nodes.items() if i is not None and role != "dns"}
+        self.cross[r0:r0 + n] = len(on_path) > 1
         self.endpoint[r0:r0 + n] = conn.endpoint
         self.start[r0] = env.now
         self.lookup_cpu[r0] = sum(conn.lookup.values())
+        c = len(self._ct_open)  # a conntrack entry on every cluster node of the path
+        self._ct_nodes.append(tuple(sorted(i for i in on_path if i >= 0)))
+        self._ct_open.append(env.now)
+        self._ct_close.append(float("nan"))
+        yield from self._requests(r0, n, conn, connect, request, where, stations)
+        self._ct_close[c] = env.now
+
+    def _requests(self, r0, n, conn, connect, request, where, stations):
+        """The connection's set-up, then its requests one after another."""
+        env, w = self.env, self.scenario.workload
         if connect:
             dropped = yield from self._walk(connect, where, stations, conn.lookup, r0)
             if dropped:

@@ -165,6 +165,11 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     print(f"scenario '{scenario.name}', kube-proxy {scenario.kube_proxy.mode}{where}")
     print(_table(rows))
+    if rows and not math.isnan(rows[0]["conntrack_entries"]):
+        r = rows[0]
+        print(f"conntrack: busiest node ~{r['conntrack_entries']:,.0f} entries in steady state, "
+              f"{r['conntrack_fill']:.1%} of nf_conntrack_max {scenario.cluster.conntrack_max:,}"
+              + (" (full: the kernel would drop new connections)" if r["conntrack_fill"] >= 1 else ""))
     if scenario.control_plane.enabled and rows:
         r = rows[0]
         print(f"control plane: network programming p50 {r['network_programming_p50_s']:.3g} s, "

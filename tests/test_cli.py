@@ -129,7 +129,8 @@ def test_sweep_writes_results_and_says_where(grid, fake, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["sweep", str(grid), "--out", str(out), "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert captured.out == f"wrote {out}/: summary.parquet, summary.csv, meta.json, 2 plots\n"
+    # a figure per traffic kind (2) and one of conntrack
+    assert captured.out == f"wrote {out}/: summary.parquet, summary.csv, meta.json, 3 plots\n"
     assert captured.err == ""
     assert fake.calls == N_POINTS
     assert (out / "summary.parquet").is_file() and (out / "summary.csv").is_file()

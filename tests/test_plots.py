@@ -5,8 +5,8 @@ import itertools
 import pandas as pd
 import pytest
 
-from netmodel.results.plots import (_PROGRAMMING, _STALE, MODE_COLOURS, _axis_lines, axis_dimension,
-                                    plot_summary, stale_endpoint_share)
+from netmodel.results.plots import (_CONNTRACK, _PROGRAMMING, _STALE, MODE_COLOURS, _axis_lines,
+                                    axis_dimension, plot_summary, stale_endpoint_share)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 KINDS = ("pod-clusterip", "pod-pod-cross-node")
@@ -158,3 +158,15 @@ def test_stale_endpoint_share_pools_the_traffic_kinds_of_a_point(tmp_path):
     assert left.get_ylabel() == "requests failed: stale-endpoint (%)"
     assert left.get_lines()[0].get_ydata().tolist() == pytest.approx([1.0, 2.0])
     assert right.get_lines()[0].get_ydata()[0] == pytest.approx(300.0)
+
+
+def test_conntrack_figure_when_the_columns_are_there(tmp_path):
+    df = summary(**{"workload.rate": [1000, 5000], "kube_proxy.mode": ["iptables"]})
+    df = df.assign(conntrack_entries=df["point_id"].map({0: 24_000.0, 1: 120_000.0}),
+                   conntrack_fill=df["point_id"].map({0: 24_000 / 131_072, 1: 120_000 / 131_072}))
+    paths = plot_summary(df, ["workload.rate", "kube_proxy.mode"], tmp_path)
+    assert "workload.rate__conntrack.png" in [p.name for p in paths]
+    rows = df[df["traffic"] == KINDS[0]]
+    left, right = _axis_lines(rows, "workload.rate", ["workload.rate"], "conntrack", _CONNTRACK).axes
+    assert left.get_lines()[0].get_ydata().tolist() == [24_000.0, 120_000.0]
+    assert right.get_lines()[0].get_ydata().tolist() == pytest.approx([18.31, 91.55], abs=0.01)

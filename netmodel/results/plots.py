@@ -47,7 +47,8 @@ def plot_summary(df: pd.DataFrame, axes: list[str], plot_dir: Path) -> list[Path
 
     One `<axis>__<traffic>.png` per swept axis (other than the mode) and traffic
     kind; with no such axis, one `modes__<traffic>.png` bar chart per traffic kind.
-    With the control plane simulated, also `<axis>__control-plane.png` (p50 and p99
+    With the conntrack columns, also `<axis>__conntrack.png` (the busiest node's entries and
+    their share of nf_conntrack_max). With the control plane simulated, also `<axis>__control-plane.png` (p50 and p99
     network programming latency per mode) and `<axis>__stale-endpoints.png` (the share of
     all the point's requests that failed as stale-endpoint, and the p99 stale window).
     """
@@ -63,8 +64,12 @@ def plot_summary(df: pd.DataFrame, axes: list[str], plot_dir: Path) -> list[Path
         for axis in swept:
             fig = _axis_lines(rows, axis, swept, traffic)
             paths.append(_save(fig, plot_dir / f"{_safe(axis)}__{_safe(traffic)}.png"))
-    # The control plane is one figure per point: take the first traffic kind's rows.
+    # Conntrack and the control plane are one figure per point: the first traffic kind's rows.
     control = df[df["traffic"] == df["traffic"].iloc[0]] if len(df) else df
+    if len(control) and "conntrack_entries" in control and control["conntrack_entries"].notna().any():
+        for axis in swept:
+            fig = _axis_lines(control, axis, swept, "conntrack", _CONNTRACK)
+            paths.append(_save(fig, plot_dir / f"{_safe(axis)}__conntrack.png"))
     if len(control) and control["network_programming_p50_s"].notna().any():
         control = control.assign(stale_endpoint_share=control["point_id"].map(stale_endpoint_share(df)))
         for axis in swept:
@@ -109,6 +114,9 @@ from the column's unit to the label's."""
 _PROGRAMMING = (("network_programming_p50_s", "p50 network programming (ms)", None, 1e3),
                 ("network_programming_p99_s", "p99 network programming (ms)", None, 1e3))
 """The two panels of a control-plane figure (kube-proxy's network_programming_duration)."""
+_CONNTRACK = (("conntrack_entries", "conntrack entries, busiest node", None, 1.0),
+              ("conntrack_fill", "of nf_conntrack_max (%)", None, 100.0))
+"""The two panels of a conntrack figure (steady-state occupancy, all traffic kinds)."""
 _STALE = (("stale_endpoint_share", "requests failed: stale-endpoint (%)", None, 100.0),
           ("stale_window_p99_s", "p99 stale window (ms)", None, 1e3))
 """The two panels of a stale-endpoint figure (all traffic kinds of a point together)."""

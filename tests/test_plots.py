@@ -148,7 +148,7 @@ def test_control_plane_figures_when_it_was_simulated(tmp_path):
 
 def test_stale_endpoint_share_pools_the_traffic_kinds_of_a_point(tmp_path):
     """Point p: 10 (p + 1) stale-endpoint failures in each of its 2 traffic kinds' 1,000
-    requests: 1% and 2%; the figure shows them and the p99 stale window of 0.3 s in ms."""
+    requests: 1% and 2%; the figure shows them and the p99 stale window of 0.3 s."""
     df = summary(control=True, **{"cluster.nodes": [100, 1000]})
     assert stale_endpoint_share(df).tolist() == pytest.approx([0.01, 0.02])
     rows = df[df["traffic"] == KINDS[0]]
@@ -157,7 +157,7 @@ def test_stale_endpoint_share_pools_the_traffic_kinds_of_a_point(tmp_path):
     left, right = fig.axes
     assert left.get_ylabel() == "requests failed: stale-endpoint (%)"
     assert left.get_lines()[0].get_ydata().tolist() == pytest.approx([1.0, 2.0])
-    assert right.get_lines()[0].get_ydata()[0] == pytest.approx(300.0)
+    assert right.get_lines()[0].get_ydata()[0] == pytest.approx(0.3)
 
 
 def test_conntrack_figure_when_the_columns_are_there(tmp_path):

@@ -118,7 +118,7 @@ _CONNTRACK = (("conntrack_entries", "conntrack entries, busiest node", None, 1.0
               ("conntrack_fill", "of nf_conntrack_max (%)", None, 100.0))
 """The two panels of a conntrack figure (steady-state occupancy, all traffic kinds)."""
 _STALE = (("stale_endpoint_share", "requests failed: stale-endpoint (%)", None, 100.0),
-          ("stale_window_p99_s", "p99 stale window (ms)", None, 1e3))
+          ("stale_window_p99_s", "p99 stale window (s)", None, 1.0))
 """The two panels of a stale-endpoint figure (all traffic kinds of a point together)."""
 
 

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from netmodel.costs.profile import load_profile
+from netmodel.engines import simulate
 from netmodel.scenario.schema import Scenario
-from netmodel.sim.engine import simulate
 
 CASES = {
     "clusterip-iptables-10k-services": {

@@ -1,10 +1,10 @@
-"""The `netmodel` command: check a scenario, run one point, run a resumable sweep.
+"""The `netmodel` command: parses, calls the Python API (`netmodel.api`), prints.
 
-    netmodel check SCENARIO
+    netmodel check SCENARIO [--set PATH=VALUE ...]
     netmodel run SCENARIO [--point N] [--set PATH=VALUE ...] [--json] [--metrics DIR]
-    netmodel sweep SCENARIO [--out DIR] [--jobs N] [--quiet] [--force] [--metrics DIR]
+    netmodel sweep SCENARIO [--set ...] [--out DIR] [--jobs N] [--quiet] [--force] [--metrics DIR]
     netmodel import kubectl DIR -o FILE [--force]
-    netmodel trace SCENARIO --traffic KIND [--service NAME] [--format json]
+    netmodel trace SCENARIO --traffic KIND [--set ...] [--service NAME] [--format json]
 
 A mistake in the input is reported as one line, `netmodel: error: file:line: field:
 message`, with exit status 2; Ctrl-C exits with 130.
@@ -13,7 +13,6 @@ message`, with exit status 2; Ctrl-C exits with 130.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import os
@@ -23,12 +22,11 @@ from typing import Any
 
 import yaml
 
-from netmodel import __version__
+from netmodel import __version__, api
 from netmodel.errors import NetmodelError
-from netmodel.paths import TRAFFIC_KINDS
 from netmodel.paths.reachability import OUTSIDE_IN
-from netmodel.scenario.loader import LoadedScenario, load_scenario, parse_scenario
-from netmodel.scenario.sweep import expand_sweep
+from netmodel.units import format_count
+from netmodel.vocabulary import TRAFFIC_KINDS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -68,36 +66,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"netmodel {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    check = commands.add_parser("check", help="validate a scenario file and its sweep")
-    check.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    check = _with_scenario(commands.add_parser("check", help="validate a scenario file and its sweep"))
     check.set_defaults(command=_check)
 
-    run = commands.add_parser("run", help="simulate one point and print its summary")
-    run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    run = _with_scenario(commands.add_parser("run", help="simulate one point and print its summary"))
     run.add_argument("--point", type=int, metavar="N",
                      help="run sweep point N (default: the scenario without its sweep)")
-    run.add_argument("--set", dest="overrides", action="append", type=_override, default=[],
-                     metavar="PATH=VALUE",
-                     help="override a field by dotted path before validation, e.g. "
-                          "services.count=100 (VALUE is read as YAML; repeatable)")
     run.add_argument("--json", action="store_true", help="print the rows as JSON")
     run.add_argument("--metrics", type=Path, metavar="DIR",
                      help="write kube-proxy's control-plane histograms in Prometheus text "
                           "format to DIR (needs control_plane.enabled)")
     run.set_defaults(command=_run)
 
-    trace = commands.add_parser("trace", help="print the hop-by-hop path of a traffic kind")
-    trace.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    trace = _with_scenario(commands.add_parser("trace", help="print the hop-by-hop path of a traffic kind"))
     traceable = TRAFFIC_KINDS + tuple(OUTSIDE_IN)
     trace.add_argument("--traffic", required=True, choices=traceable, metavar="KIND",
                        help="traffic kind: " + ", ".join(traceable))
     trace.add_argument("--service", metavar="NAME",
-                       help="Service name or namespace/name (default: the most popular)")
+                       help="Service name or namespace/name (default: the most popular one "
+                            "the traffic kind can call)")
     trace.add_argument("--format", choices=("text", "json"), default="text")
     trace.set_defaults(command=_trace)
 
-    sweep = commands.add_parser("sweep", help="run every sweep point (resumable) and plot")
-    sweep.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    sweep = _with_scenario(commands.add_parser("sweep", help="run every sweep point (resumable) and plot"))
     sweep.add_argument("--out", type=Path, metavar="DIR",
                        help="output folder (default: results/<scenario name>)")
     sweep.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
@@ -112,6 +103,16 @@ def _parser() -> argparse.ArgumentParser:
     sweep.set_defaults(command=_sweep)
     _add_import(commands)
     return parser
+
+
+def _with_scenario(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The SCENARIO argument and `--set`, as every scenario command takes them."""
+    command.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    command.add_argument("--set", dest="settings", action="append", type=_setting, default=[],
+                         metavar="PATH=VALUE",
+                         help="set a field by dotted path before validation, e.g. "
+                              "services.count=100 (VALUE is read as YAML; repeatable)")
+    return command
 
 
 def _add_import(commands: argparse._SubParsersAction) -> None:
@@ -134,81 +135,65 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    loaded = load_scenario(Path(args.scenario))
-    points = _count(len(expand_sweep(loaded)), "sweep point")
+    loaded = _load(args)
+    points = format_count(len(api.points(loaded)), "sweep point")
     print(f"ok: {loaded.file}: scenario '{loaded.scenario.name}', {points}, "
           f"profile {loaded.profile.name}")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from netmodel.run.point import run_point
-
-    loaded = _with_overrides(load_scenario(Path(args.scenario)), args.overrides)
-    scenario, profile = loaded.scenario.model_copy(update={"sweep": None}), loaded.profile
-    where = ""
-    if args.point is not None:
-        points = {p.point_id: p for p in expand_sweep(loaded)}
-        if args.point not in points:
-            raise NetmodelError(f"no sweep point {args.point} (points are {min(points)} to "
-                                f"{max(points)})", field="--point")
-        point = points[args.point]
-        scenario, profile = point.scenario, point.profile
-        where = f", point {point.point_id}: " + ", ".join(f"{k}={_plain(v)}"
-                                                          for k, v in point.values.items())
-    if args.metrics is None:
-        rows = run_point(scenario, profile)
-    else:
-        rows = run_point(scenario, profile, _metrics_writer(scenario, args.metrics))
+    loaded = _load(args)
+    try:
+        scenario, _ = api.point(loaded, args.point)
+    except NetmodelError as err:
+        raise NetmodelError(err.message, field="--point") from None
+    table = api.run(loaded, point_id=args.point, metrics_dir=args.metrics)
+    rows = table.to_dict("records")
     if args.json:
         print(json.dumps([{k: _json_safe(v) for k, v in row.items()} for row in rows], indent=2))
         return 0
+    where = ""
+    if args.point is not None:
+        values = next(p.values for p in api.points(loaded) if p.point_id == args.point)
+        where = f", point {args.point}: " + ", ".join(f"{k}={_plain(v)}" for k, v in values.items())
     print(f"scenario '{scenario.name}', kube-proxy {scenario.kube_proxy.mode}{where}")
     print(_table(rows))
     if rows and not math.isnan(rows[0]["conntrack_entries"]):
-        r = rows[0]
-        print(f"conntrack: busiest node ~{r['conntrack_entries']:,.0f} entries in steady state, "
-              f"{r['conntrack_fill']:.1%} of nf_conntrack_max {scenario.cluster.conntrack_max:,}"
-              + (" (full: the kernel would drop new connections)" if r["conntrack_fill"] >= 1 else ""))
+        print(_conntrack_line(rows[0], scenario))
     if scenario.control_plane.enabled and rows:
-        r = rows[0]
-        print(f"control plane: network programming p50 {r['network_programming_p50_s']:.3g} s, "
-              f"p90 {r['network_programming_p90_s']:.3g} s, p99 {r['network_programming_p99_s']:.3g} s; "
-              f"sync p50 {r['sync_proxy_rules_p50_s']:.3g} s, p99 {r['sync_proxy_rules_p99_s']:.3g} s; "
-              f"watch egress {r['watch_bytes_per_s']:,.0f} B/s")
-        stale = sum(row["dropped_stale_endpoint"] for row in rows)
-        requests = sum(row["requests"] for row in rows)
-        window = ("no endpoint removed" if math.isnan(r["stale_window_p50_s"]) else
-                  f"stale window p50 {r['stale_window_p50_s']:.3g} s, "
-                  f"p99 {r['stale_window_p99_s']:.3g} s, max {r['stale_window_max_s']:.3g} s")
-        print(f"churn: {r['endpoint_updates']:g} EndpointSlice updates per replication; {window}; "
-              f"stale-endpoint failures {stale:,} of {requests:,} requests")
+        print(_control_plane_lines(rows))
     return 0
 
 
-def _metrics_writer(scenario, out: Path):
-    """A control_sink for run_point: DIR/<name>-r<replication>.prom per replication."""
-    from netmodel.sim.controlplane import prometheus_histograms
+def _conntrack_line(row: dict, scenario) -> str:
+    return (f"conntrack: busiest node ~{row['conntrack_entries']:,.0f} entries in steady state, "
+            f"{row['conntrack_fill']:.1%} of nf_conntrack_max {scenario.cluster.conntrack_max:,}"
+            + (" (full: the kernel would drop new connections)" if row["conntrack_fill"] >= 1 else ""))
 
-    if not scenario.control_plane.enabled:
-        raise NetmodelError("needs control_plane.enabled: true in the scenario", field="--metrics")
-    out.mkdir(parents=True, exist_ok=True)
 
-    def write(replication, result) -> None:
-        (out / f"{scenario.name}-r{replication}.prom").write_text(prometheus_histograms(result))
-
-    return write
+def _control_plane_lines(rows: list[dict]) -> str:
+    r = rows[0]
+    stale = sum(row["dropped_stale_endpoint"] for row in rows)
+    requests = sum(row["requests"] for row in rows)
+    window = ("no endpoint removed" if math.isnan(r["stale_window_p50_s"]) else
+              f"stale window p50 {r['stale_window_p50_s']:.3g} s, "
+              f"p99 {r['stale_window_p99_s']:.3g} s, max {r['stale_window_max_s']:.3g} s")
+    return (f"control plane: network programming p50 {r['network_programming_p50_s']:.3g} s, "
+            f"p90 {r['network_programming_p90_s']:.3g} s, p99 {r['network_programming_p99_s']:.3g} s; "
+            f"sync p50 {r['sync_proxy_rules_p50_s']:.3g} s, p99 {r['sync_proxy_rules_p99_s']:.3g} s; "
+            f"watch egress {r['watch_bytes_per_s']:,.0f} B/s\n"
+            f"churn: {r['endpoint_updates']:g} EndpointSlice updates per replication; {window}; "
+            f"stale-endpoint failures {stale:,} of {requests:,} requests")
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from netmodel.paths.trace import trace
-
-    loaded = load_scenario(Path(args.scenario))
-    scenario = loaded.scenario.model_copy(update={"sweep": None})
-    found = trace(scenario, loaded.profile, args.traffic, args.service)
+    loaded = _load(args)
+    found = api.trace(loaded, args.traffic, args.service)
     if args.format == "json":
         print(json.dumps(found.as_dict(), indent=2))
         return 0
+    scenario = loaded.scenario
     print(f"{found.traffic} to Service {found.service}, kube-proxy {scenario.kube_proxy.mode}, "
           f"CNI {scenario.cluster.cni_datapath}")
     if not found.reachable:
@@ -227,26 +212,31 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from netmodel.run.sweep import PLOTS, SweepInterrupted, run_sweep
+    from netmodel.run.sweep import PLOTS, SweepInterrupted
 
-    loaded = load_scenario(Path(args.scenario))
+    loaded = _load(args)
     out = args.out if args.out is not None else Path("results") / loaded.scenario.name
     try:
-        run_sweep(loaded, out, jobs=args.jobs, quiet=args.quiet, force=args.force,
+        api.sweep(loaded, out, jobs=args.jobs, quiet=args.quiet, force=args.force,
                   metrics_dir=args.metrics)
     except SweepInterrupted as stop:
         print(f"interrupted: {stop.done} of {stop.total} points done; run the same command "
               "again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     n_plots = len(list((out / PLOTS).glob("*.png")))
-    print(f"wrote {out}/: summary.parquet, summary.csv, meta.json, {_count(n_plots, 'plot')}")
+    print(f"wrote {out}/: summary.parquet, summary.csv, meta.json, {format_count(n_plots, 'plot')}")
     if args.metrics is not None:
         print(f"wrote {args.metrics}/: point-<id>-r<replication>.prom (Prometheus text)")
     return 0
 
 
+def _load(args: argparse.Namespace):
+    """The command's scenario with its `--set` settings applied."""
+    return api.load(Path(args.scenario), settings=args.settings)
+
+
 def _import_kubectl(args: argparse.Namespace) -> int:
-    from netmodel.cluster.kubectl import import_kubectl
+    from netmodel.scenario.kubectl import import_kubectl
 
     out: Path = args.output
     if out.exists() and not args.force:
@@ -263,33 +253,7 @@ def _import_kubectl(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_overrides(loaded: LoadedScenario, overrides: list[tuple[str, Any]]) -> LoadedScenario:
-    """The scenario re-validated with `--set` overrides applied to its YAML document."""
-    if not overrides:
-        return loaded
-    raw = copy.deepcopy(loaded.raw)
-    for path, value in overrides:
-        node = raw
-        *parents, leaf = path.split(".")
-        for i, name in enumerate(parents):
-            if node.get(name) is None:
-                node[name] = {}
-            node = node[name]
-            if not isinstance(node, dict):
-                raise NetmodelError(f"{'.'.join(parents[:i + 1])} is not a mapping",
-                                    field=f"--set {path}")
-        node[leaf] = value
-    try:
-        return parse_scenario(yaml.safe_dump(raw, sort_keys=False), loaded.file, loaded.base_dir)
-    except NetmodelError as err:
-        # Lines in the re-written document are not lines of the file: name the overrides.
-        after = ", ".join(path for path, _ in overrides)
-        line = err.line if err.file != loaded.file else None
-        raise NetmodelError(f"{err.message} (after --set {after})", file=err.file, line=line,
-                            field=err.field) from None
-
-
-def _override(text: str) -> tuple[str, Any]:
+def _setting(text: str) -> tuple[str, Any]:
     """argparse type of --set: 'PATH=VALUE' -> (PATH, VALUE read as YAML)."""
     path, sep, value = text.partition("=")
     path = path.strip()
@@ -328,9 +292,6 @@ def _cell(value: Any, scale: float | None, fmt: str) -> str:
     value = value * scale
     return "-" if math.isnan(value) else f"{value:{fmt}}"
 
-
-def _count(n: int, thing: str) -> str:
-    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def _plain(value: Any) -> str:

@@ -60,6 +60,11 @@ def format_quantity(value: float, dimension: str) -> str:
     return f"{value / _UNITS[dimension][best]:g}{best}"
 
 
+def format_count(n: int, thing: str, plural: str = "s") -> str:
+    """'1 sweep point', '2 sweep points', '1,024 node blocks': a count with its noun."""
+    return f"{n:,} {thing}{'' if n == 1 else plural}"
+
+
 def _example(dimension: str) -> str:
     return {"time": "'1.5ms'", "size": "'64KiB'", "bitrate": "'25Gbps'",
             "rate": "'1000/s'", "count": "10"}[dimension]

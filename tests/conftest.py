@@ -1,6 +1,10 @@
 import pytest
 
+from netmodel.connections.records import Records
+from netmodel.connections.replication import Replication, describe
 from netmodel.costs.profile import load_profile
+from netmodel.engines import ENGINES
+from netmodel.scenario.loader import validate_scenario
 from netmodel.scenario.schema import Scenario
 
 
@@ -10,8 +14,16 @@ def profile():
 
 
 def make_scenario(**sections) -> Scenario:
-    """A small valid scenario with `sections` merged over the defaults."""
+    """A small valid scenario with `sections` merged over the defaults, validated and checked
+    as a scenario file is."""
     doc = {"name": "t", "run": {"requests": 2000, "seed": 3}}
     for key, value in sections.items():
         doc[key] = {**doc.get(key, {}), **value} if isinstance(value, dict) else value
-    return Scenario.model_validate(doc)
+    return validate_scenario(doc)
+
+
+def walked(scenario: Scenario, profile, replication: int = 0,
+           engine: str = "simpy") -> tuple[Replication, Records]:
+    """Replication `replication` described, and its records as `engine` walks it."""
+    rep = describe(scenario, profile, replication)
+    return rep, ENGINES[engine].run(rep)

@@ -5,8 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from netmodel.cluster.addresses import (CLOUD_EXTERNAL_RANGES, AllocationError, NodeAddresses,
-                                        check_allocation, cluster_ips, node_addresses)
+from netmodel.cluster.addresses import (
+    CLOUD_EXTERNAL_RANGES,
+    NodeAddresses,
+    check_allocation,
+    cluster_ips,
+    node_addresses,
+)
 from netmodel.errors import NetmodelError
 from netmodel.scenario.loader import parse_scenario
 from netmodel.scenario.schema import Scenario
@@ -27,11 +32,10 @@ def inventory_scenario(nodes: list[dict], services: list[dict], **cluster) -> Sc
 
 
 def error_of(**sections) -> str:
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(NetmodelError) as err:
         make_scenario(**sections)
-    [error] = err.value.errors()
-    assert isinstance(error["ctx"]["error"], AllocationError)
-    return str(error["ctx"]["error"])
+    assert err.value.field == "cluster"
+    return err.value.message
 
 
 # --- generated clusters -------------------------------------------------------------
@@ -127,7 +131,7 @@ def test_inventory_cluster_ips_none_for_headless_and_external_name():
 def test_inventory_node_without_pod_cidr_needs_a_free_block():
     nodes = [{"name": "a", "pod_cidr": "10.1.0.0/25"}, {"name": "b", "pod_cidr": "10.1.0.128/25"},
              {"name": "c"}]
-    with pytest.raises(ValueError, match=r"cluster.pod_cidr 10.1.0.0/24 has room for 0 node "
+    with pytest.raises(NetmodelError, match=r"cluster.pod_cidr 10.1.0.0/24 has room for 0 node "
                                          r"blocks of /25, but 1 inventory nodes have no pod_cidr"):
         inventory_scenario(nodes, [{"name": "web"}], pod_cidr="10.1.0.0/24", node_cidr_mask=25,
                            pods_per_node=100)
@@ -141,7 +145,7 @@ def test_inventory_node_without_pod_cidr_needs_a_free_block():
 
 def test_inventory_service_without_cluster_ip_needs_a_free_address():
     services = [{"name": "a", "cluster_ip": "10.96.0.2"}, {"name": "b"}]
-    with pytest.raises(ValueError, match=r"cluster.service_cidr 10.96.0.0/30 has room for 0 "
+    with pytest.raises(NetmodelError, match=r"cluster.service_cidr 10.96.0.0/30 has room for 0 "
                                          r"ClusterIPs besides the kubernetes Service's, but 1 "
                                          r"inventory Services have no cluster_ip"):
         inventory_scenario([{"name": "n"}], services, service_cidr="10.96.0.0/30")

@@ -1,4 +1,4 @@
-"""Endpoint churn (netmodel.sim.churn): the Deployment arithmetic of rolling updates, scaling,
+"""Endpoint churn (netmodel.controlplane.churn): the Deployment arithmetic of rolling updates, scaling,
 node failure and steady churn with hand-computed timelines (Pod start fixed at 2 s), and the
 programmed view the data plane routes by."""
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from netmodel.sim.churn import Churn, EndpointUpdates, ProgrammedEndpoints, generate_churn
-from netmodel.sim.controlplane import controlplane_streams
+from netmodel.controlplane.churn import Churn, EndpointUpdates, ProgrammedEndpoints, generate_churn
+from netmodel.controlplane.syncloop import controlplane_streams
 from tests.conftest import make_scenario
 
 START = 2.0
@@ -117,7 +117,7 @@ def test_programmed_view_by_hand():
 
 def test_pod_start_is_lognormal_through_the_profiles_median_and_p99(profile):
     """20,000 draws: median 1.5 s and p99 5 s of the default profile, plus readiness_delay."""
-    from netmodel.sim.churn import PodStart
+    from netmodel.controlplane.churn import PodStart
 
     start = PodStart(profile, 0.5, np.random.default_rng(1))
     draws = np.array([start.draw() for _ in range(20_000)]) - 0.5

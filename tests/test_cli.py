@@ -106,7 +106,7 @@ def test_a_bad_override_names_the_override(grid, fake, capsys):
 def test_an_override_inside_a_value_is_an_error(grid, fake, capsys):
     assert main(["run", str(grid), "--set", "cluster.nodes.x=1"]) == 2
     assert capsys.readouterr().err == ("netmodel: error: --set cluster.nodes.x: cluster.nodes "
-                                       "is not a mapping\n")
+                                       "is a value, it has no field 'x'\n")
 
 
 def test_a_point_that_does_not_exist(grid, fake, capsys):

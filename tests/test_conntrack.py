@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from netmodel.run.point import run_point
-from netmodel.sim.engine import Engine
-from tests.conftest import make_scenario
+from tests.conftest import make_scenario, walked
 
 
 def test_one_node_constant_arrivals_by_hand(profile):
@@ -17,8 +16,7 @@ def test_one_node_constant_arrivals_by_hand(profile):
                        workload={"rate": "100/s", "arrival": "constant", "mix": {"pod-pod-same-node": 1},
                                  "server": {"service_time_distribution": "constant"}},
                        run={"requests": 500, "warmup": "0s"})
-    engine = Engine(sc, profile, 0)
-    res = engine.run()
+    _, res = walked(sc, profile)
     latency = res.end - res.start
     assert np.ptp(latency) < 1e-12                       # no queueing: every one the same
     assert res.last_arrival == pytest.approx(5.0)        # arrivals at 0.01 .. 5.00 s
@@ -35,14 +33,15 @@ def test_littles_law_matches_the_entries_the_run_held(profile):
                        workload={"rate": "1200/s", "requests_per_connection": 3,
                                  "mix": {"pod-clusterip": 3, "pod-pod-cross-node": 1}},
                        run={"requests": None, "duration": "30s", "warmup": "5s"})
-    engine = Engine(sc, profile, 0)
-    res = engine.run()
-    opened = np.asarray(engine._ct_open)
-    closed = np.asarray(engine._ct_close)
-    closed = np.where(np.isnan(closed), np.inf, closed)
+    rep, res = walked(sc, profile)
+    demand, conns = rep.demand, rep.connections
+    placed = np.flatnonzero(conns.drop == 0)
+    opened = demand.clock[placed]
+    last = demand.first[placed] + demand.requests[placed] - 1   # a connection ends with its last reply
+    closed = np.where(np.isnan(res.end[last]), np.inf, res.end[last])
     direct = []
     for node in (0, 1):
-        on = np.array([node in nodes for nodes in engine._ct_nodes])
+        on = np.array([node in conns.on_path(c) for c in placed])
         t = np.linspace(5, 25, 400)[:, None]
         held = (opened[on][None, :] <= t) & (t < closed[on][None, :] + 2.0)
         direct.append(held.sum(axis=1).mean())

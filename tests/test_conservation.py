@@ -3,8 +3,8 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netmodel.paths import TRAFFIC_KINDS
 from netmodel.run.point import run_point
+from netmodel.vocabulary import TRAFFIC_KINDS
 from tests.conftest import make_scenario
 
 KINDS = st.dictionaries(st.sampled_from(TRAFFIC_KINDS), st.floats(0.1, 3), min_size=1, max_size=4)

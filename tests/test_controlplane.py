@@ -1,4 +1,4 @@
-"""The kube-proxy sync loop (netmodel.sim.controlplane): timelines computed by hand on one
+"""The kube-proxy sync loop (netmodel.controlplane.syncloop): timelines computed by hand on one
 node, the shapes issue 4 asks for (KEP-3453 directions, growth with Services and nodes) with
 stated tolerances, determinism, and the Prometheus text."""
 
@@ -9,14 +9,22 @@ import numpy as np
 import pytest
 
 from netmodel.cluster.rules import ebpf_map_updates, iptables_restore_lines, iptables_total_rules
+from netmodel.controlplane.churn import EndpointUpdates
+from netmodel.controlplane.syncloop import (
+    ControlPlaneConfig,
+    controlplane_streams,
+    run_controlplane,
+    watch_event_bytes,
+    watch_send_seconds,
+)
 from netmodel.costs.sync import ebpf_sync_seconds, iptables_sync_seconds
 from netmodel.errors import NetmodelError
-from netmodel.sim.churn import EndpointUpdates
-from netmodel.sim.controlplane import (NETWORK_PROGRAMMING_BUCKETS, SYNC_PROXY_RULES_BUCKETS,
-                                       ControlPlaneConfig, controlplane_streams,
-                                       prometheus_histograms, run_controlplane, watch_event_bytes,
-                                       watch_send_seconds)
-from netmodel.sim.random import streams
+from netmodel.results.prometheus import (
+    NETWORK_PROGRAMMING_BUCKETS,
+    SYNC_PROXY_RULES_BUCKETS,
+    prometheus_histograms,
+)
+from netmodel.streams import streams
 
 WRITE = 0.025                      # profile apiserver_write
 SEND = 2e-6 + 4_000 / 1.25e9       # watch_send_per_watcher + a 10-endpoint slice (1,000 B +

@@ -4,11 +4,11 @@ import math
 from pathlib import Path
 
 from netmodel.cli import main
+from netmodel.controlplane.syncloop import controlplane_config
 from netmodel.results.summary import CONTROL_PLANE_COLUMNS
 from netmodel.run.point import run_point
 from netmodel.scenario.loader import load_scenario
 from netmodel.scenario.sweep import expand_sweep
-from netmodel.sim.controlplane import controlplane_config
 from tests.conftest import make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

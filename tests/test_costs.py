@@ -5,9 +5,9 @@ import pytest
 
 from netmodel.cluster.rules import iptables_rules_walked, kube_services_length
 from netmodel.costs.model import CostModel, zero_load_seconds
-from netmodel.paths import Leg, pod_to_pod
 from netmodel.costs.profile import PARAMETERS, load_profile
 from netmodel.errors import NetmodelError
+from netmodel.paths import Leg, pod_to_pod
 from tests.conftest import make_scenario
 
 

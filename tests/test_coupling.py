@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from netmodel.cluster.rules import iptables_restore_lines, iptables_total_rules
+from netmodel.connections.replication import describe
+from netmodel.controlplane.syncloop import couple, watch_send_seconds
 from netmodel.costs.sync import iptables_sync_seconds
+from netmodel.engines import simulate
 from netmodel.run.point import run_point
-from netmodel.sim.controlplane import couple, watch_send_seconds
-from netmodel.sim.engine import COMPLETED, IN_FLIGHT, STALE_ENDPOINT, Engine, simulate
+from netmodel.vocabulary import COMPLETED, IN_FLIGHT, STALE_ENDPOINT
 from tests.conftest import make_scenario
 
 START = 2.0
@@ -117,8 +119,7 @@ def test_coupled_runs_are_deterministic_and_conserve_requests(profile):
 def test_programmed_view_matches_the_engines(profile):
     """`couple` is deterministic: the engine's view is what a second call gives."""
     sc = one_pod_rollout()
-    engine = Engine(sc, profile, 0)
-    topo = engine.topology
+    topo = describe(sc, profile, 0).topology
     first = couple(sc, profile, topo, 0)[1]
     second = couple(sc, profile, topo, 0)[1]
     assert np.array_equal(first.added_at, second.added_at)
@@ -177,8 +178,7 @@ def test_stale_window_counts_only_time_the_rules_held_the_pod(fixed_start):
                                       "events": [{"scale": {"at": "1s", "replicas": 12}},
                                                  {"scale": {"at": "3.5s", "replicas": 10}}]},
                        run={"requests": None, "duration": "10s"})
-    engine = Engine(sc, fixed_start, 0)
-    topo = engine.topology
+    topo = describe(sc, fixed_start, 0).topology
     result, view = couple(sc, fixed_start, topo, 0)
     gone = view.churn.removed_by >= 0
     held = view.removed_at[gone] - np.maximum(view.churn.dead[gone][:, None], view.added_at[gone])
@@ -196,7 +196,7 @@ def test_a_failed_nodes_clients_stop_and_its_pods_fail_until_marked(fixed_start)
                                       "node_monitor_grace_period": "2s", "eviction_timeout": "1h",
                                       "events": [{"node_failure": {"node": 1, "at": "1s"}}]},
                        run={"requests": None, "duration": "6s", "replications": 1, "seed": 3})
-    assert sorted(Engine(sc, fixed_start, 0).topology.endpoint_node.tolist()) == [0, 1]
+    assert sorted(describe(sc, fixed_start, 0).topology.endpoint_node.tolist()) == [0, 1]
     res = simulate(sc, fixed_start, 0)
     control = res.control
     marked = 3.0 + control.programming[0, 0]          # node 0 drops node 1's Pod from its rules

@@ -1,27 +1,30 @@
-"""The SimPy engine: zero-load latency by hand, conservation, determinism, placement."""
+"""The SimPy engine: zero-load latency by hand and by trace, conservation, determinism,
+placement."""
 
 import math
 
 import numpy as np
 import pytest
 
-from netmodel.costs.model import zero_load_seconds
-from netmodel.paths import TRAFFIC_KINDS
+from netmodel.connections.placement import ROLES
+from netmodel.connections.replication import describe
+from netmodel.connections.trace import trace, trace_connection
+from netmodel.costs.model import LOOKUPS, zero_load_seconds
+from netmodel.engines import simulate
 from netmodel.results.summary import COLUMNS
 from netmodel.run.point import run_point
-from netmodel.sim.engine import COMPLETED, DROP_REASONS, IN_FLIGHT, Engine, simulate
-from tests.conftest import make_scenario
+from netmodel.vocabulary import COMPLETED, DROP_REASONS, IN_FLIGHT, TRAFFIC_KINDS
+from tests.conftest import make_scenario, walked
 
 QUIET = {"rate": 5, "server": {"service_time": "50us", "service_time_distribution": "constant"}}
 
 
-class RecordingEngine(Engine):
-    """The engine, remembering where each connection went."""
-
-    def _place(self, kind, s, u):
-        conn = super()._place(kind, s, u)
-        self.placed = getattr(self, "placed", []) + [conn]
-        return conn
+def zero_load(rep, c: int, app: float = 50e-6) -> float:
+    """Connection c's set-up and first request with no queueing, from its plans."""
+    conns = rep.connections
+    connect, request = rep.plans[conns.route[c]]
+    lookup = dict(zip(LOOKUPS, conns.lookup[c].tolist()))
+    return zero_load_seconds(connect, lookup) + zero_load_seconds(request, {"app": app})
 
 
 EXTERNAL = {"services": {"count": 50, "endpoints_per_service": 3, "type": "LoadBalancer"},
@@ -33,17 +36,33 @@ EXTERNAL = {"services": {"count": 50, "endpoints_per_service": 3, "type": "LoadB
 def test_lone_requests_see_exactly_the_zero_load_path(profile, kind, datapath):
     sc = make_scenario(cluster={"nodes": 4, "cni_datapath": datapath}, **EXTERNAL,
                        workload={**QUIET, "mix": {kind: 1}}, run={"requests": 200})
-    eng = RecordingEngine(sc, profile, 0)
-    res = eng.run()
+    rep, res = walked(sc, profile)
     assert (res.status == COMPLETED).all()
-    for i, conn in enumerate(eng.placed):
-        connect, request = eng._route_plans(conn)
-        expected = zero_load_seconds(connect, conn.lookup) + zero_load_seconds(request, {"app": 50e-6})
-        assert res.end[i] - res.start[i] == pytest.approx(expected, rel=1e-9)
-        assert res.lookup_cpu[i] == sum(conn.lookup.values())
+    for c in range(len(rep.connections)):
+        assert res.end[c] - res.start[c] == pytest.approx(zero_load(rep, c), rel=1e-9)
+        assert res.lookup_cpu[c] == rep.connections.lookup[c].sum()
+        # trace prints this very connection hop by hop: its zero-load total is the latency
+        traced = trace_connection(sc, profile, rep.connection(c))
+        assert res.end[c] - res.start[c] == pytest.approx(sum(traced.totals().values()), rel=1e-9)
     assert res.cross_node.all() == (kind in ("pod-pod-cross-node", "kubectl-proxy",
                                              "kubectl-port-forward"))
     assert (~res.cross_node).all() == (kind == "pod-pod-same-node")
+
+
+def test_trace_charges_the_ingress_lookup_the_engine_charges(profile):
+    """The review's case: Ingress under iptables, 2,000 NodePort Services on 50 nodes. The
+    controller's own node port is walked after all of KUBE-SERVICES (the controller's
+    Service included) and half of KUBE-NODEPORTS, in trace as in the engine."""
+    sc = make_scenario(cluster={"nodes": 50}, services={"count": 2000, "endpoints_per_service": 1,
+                                                        "type": "NodePort"},
+                       workload={**QUIET, "mix": {"external-ingress": 1}}, run={"requests": 50})
+    rep, res = walked(sc, profile)
+    (hop,) = [h for h in trace(sc, profile, "external-ingress").hops if h.component == "nodeport-lookup"]
+    replica0 = rep.connections.replica == 0
+    charged = rep.connections.lookup[replica0, LOOKUPS.index("nodeport-lookup")]
+    assert np.unique(charged).tolist() == [hop.cost_s]
+    assert hop.cost_s == pytest.approx((2001 + 1 + 1001 + 1 + 10) * profile["iptables_rule"])
+    assert "3,014 rules walked: all 2,002 of KUBE-SERVICES, then rank 1,001 in KUBE-NODEPORTS" in hop.action
 
 
 def test_keep_alive_pays_setup_once_per_connection(profile):
@@ -122,11 +141,19 @@ def test_iptables_lookup_cpu_matches_the_expected_walk(profile):
 
 
 def test_ipvs_round_robin_cycles_per_node_and_service(profile):
-    sc = make_scenario(kube_proxy={"mode": "ipvs"}, services={"count": 1, "endpoints_per_service": 4})
-    eng = Engine(sc, profile, 0)
-    picks = [eng._pick_endpoint(0, 0, drawn=2, endpoints=4) for _ in range(6)]
-    assert picks == [2, 3, 0, 1, 2, 3]
-    assert eng._pick_endpoint(1, 0, drawn=0, endpoints=4) == 0  # each node has its own rotation
+    sc = make_scenario(cluster={"nodes": 3}, kube_proxy={"mode": "ipvs"},
+                       services={"count": 2, "endpoints_per_service": 4}, run={"requests": 300})
+    rep = describe(sc, profile, 0)
+    conns, client = rep.connections, rep.connections.node[:, ROLES.index("client")]
+    rotations = 0
+    for node in range(3):
+        for s in range(2):
+            picks = conns.position[(client == node) & (rep.demand.service == s)]
+            assert len(picks) > 10 and ((np.diff(picks) - 1) % 4 == 0).all()  # each next one
+            rotations += 1
+    # each (node, Service) rotation starts at its first connection's random draw
+    firsts = [conns.position[(client == n) & (rep.demand.service == s)][0] for n in range(3) for s in range(2)]
+    assert len(set(firsts)) > 1 and rotations == 6
 
 
 def test_timeout_applies_to_requests_left_in_flight(profile):
@@ -146,15 +173,12 @@ def test_dns_lookup_follows_the_search_list(profile, name, queries):
     sc = make_scenario(cluster={"nodes": 4}, services={"count": 8},
                        dns={"enabled": True, "name": name, "cache_hit_ratio": 0.5},
                        workload=QUIET, run={"requests": 200})
-    eng = RecordingEngine(sc, profile, 0)
-    res = eng.run()
+    rep, res = walked(sc, profile)
     upstream = 0
-    for i, conn in enumerate(eng.placed):
-        assert conn.placement.dns_queries == queries
-        upstream += conn.placement.dns_upstream
-        connect, request = eng._route_plans(conn)
-        expected = zero_load_seconds(connect, conn.lookup) + zero_load_seconds(request, {"app": 50e-6})
-        assert res.end[i] - res.start[i] == pytest.approx(expected, rel=1e-9)
+    for c, (kind, placement) in enumerate(rep.connections.routes[r] for r in rep.connections.route):
+        assert placement.dns_queries == queries
+        upstream += placement.dns_upstream
+        assert res.end[c] - res.start[c] == pytest.approx(zero_load(rep, c), rel=1e-9)
     # only external names miss the cache, about half the time here
     assert (upstream > 60) == (name == "external") and upstream < 140
 

@@ -5,10 +5,12 @@ import math
 import numpy as np
 import pytest
 
+from netmodel.connections.placement import ROLES
+from netmodel.connections.replication import describe
+from netmodel.engines import simulate
 from netmodel.run.point import run_point
-from netmodel.sim.engine import APISERVER_THROTTLED, COMPLETED, simulate
+from netmodel.vocabulary import APISERVER_THROTTLED, COMPLETED
 from tests.conftest import make_scenario
-from tests.test_engine import RecordingEngine
 
 NODES = 8
 
@@ -72,14 +74,11 @@ def test_metallb_l2_sends_everything_through_one_node(profile):
                        services={"count": 1, "endpoints_per_service": 4, "type": "LoadBalancer"},
                        external={"load_balancer": {"provider": "metallb", "metallb_mode": "l2"}},
                        workload={"rate": 200, "mix": {"external-loadbalancer": 1}}, run={"requests": 300})
-    eng = RecordingEngine(sc, profile, 0)
-    eng.run()
-    assert len({c.nodes["entry"] for c in eng.placed}) == 1
+    entry = ROLES.index("entry")
+    assert len(set(describe(sc, profile, 0).connections.node[:, entry])) == 1
     bgp = sc.model_copy(update={"external": sc.external.model_copy(update={
         "load_balancer": sc.external.load_balancer.model_copy(update={"metallb_mode": "bgp"})})})
-    eng = RecordingEngine(bgp, profile, 0)
-    eng.run()
-    assert len({c.nodes["entry"] for c in eng.placed}) == NODES  # ECMP over every node
+    assert len(set(describe(bgp, profile, 0).connections.node[:, entry])) == NODES  # ECMP over every node
 
 
 def test_iptables_nodeport_walks_more_rules_than_clusterip(profile):

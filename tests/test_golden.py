@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netmodel.paths import TRAFFIC_KINDS
-from netmodel.paths.trace import trace
+from netmodel.connections.trace import trace
+from netmodel.engines import simulate
 from netmodel.run.point import run_point
 from netmodel.scenario.loader import load_scenario
 from netmodel.scenario.sweep import expand_sweep
-from netmodel.sim.engine import simulate
+from netmodel.vocabulary import TRAFFIC_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).with_name("golden")

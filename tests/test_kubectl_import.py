@@ -11,8 +11,8 @@ from typing import Callable
 import pytest
 import yaml
 
-from netmodel.cluster.kubectl import import_kubectl
 from netmodel.errors import NetmodelError
+from netmodel.scenario.kubectl import import_kubectl
 from netmodel.scenario.loader import load_scenario
 from netmodel.scenario.sweep import expand_sweep
 

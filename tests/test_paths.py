@@ -2,9 +2,11 @@
 
 import pytest
 
-from netmodel.paths import TRAFFIC_KINDS, Placement, route
+from netmodel.connections.trace import trace
+from netmodel.errors import NetmodelError
+from netmodel.paths import Placement, route
 from netmodel.paths.reachability import unreachable
-from netmodel.paths.trace import trace
+from netmodel.vocabulary import TRAFFIC_KINDS
 from tests.conftest import make_scenario
 
 
@@ -89,8 +91,9 @@ def test_a_provider_makes_load_balancers_reachable(sections):
 
 
 def test_a_scenario_asking_for_an_unreachable_kind_is_refused():
-    with pytest.raises(ValueError, match="external-loadbalancer cannot work here: the Service stays"):
+    with pytest.raises(NetmodelError, match="external-loadbalancer cannot work here: the Service stays") as err:
         make_scenario(services={"type": "LoadBalancer"}, workload={"mix": {"external-loadbalancer": 1}})
+    assert err.value.field == "workload.mix.external-loadbalancer"
 
 
 def test_trace_lists_hops_with_rule_counts_and_costs(profile):

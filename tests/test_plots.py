@@ -5,8 +5,16 @@ import itertools
 import pandas as pd
 import pytest
 
-from netmodel.results.plots import (_CONNTRACK, _PROGRAMMING, _STALE, MODE_COLOURS, _axis_lines,
-                                    axis_dimension, plot_summary, stale_endpoint_share)
+from netmodel.results.plots import (
+    _CONNTRACK,
+    _PROGRAMMING,
+    _STALE,
+    MODE_COLOURS,
+    _axis_lines,
+    axis_dimension,
+    plot_summary,
+    stale_endpoint_share,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 KINDS = ("pod-clusterip", "pod-pod-cross-node")

@@ -3,10 +3,17 @@ test values (TestNumberIptablesRules) and hand counts from the proxiers' layout.
 
 import pytest
 
-from netmodel.cluster.rules import (ebpf_map_updates, iptables_filter_rules, iptables_nat_rules,
-                                    iptables_restore_lines, iptables_total_rules, ipvs_operations,
-                                    nftables_chains, nftables_elements_changed,
-                                    nftables_full_sync_elements)
+from netmodel.cluster.rules import (
+    ebpf_map_updates,
+    iptables_filter_rules,
+    iptables_nat_rules,
+    iptables_restore_lines,
+    iptables_total_rules,
+    ipvs_operations,
+    nftables_chains,
+    nftables_elements_changed,
+    nftables_full_sync_elements,
+)
 
 # (Services, endpoints per Service, expected filter rules, expected nat rules), copied from
 # kubernetes pkg/proxy/iptables/number_generated_rules_test.go, TestNumberIptablesRules.

@@ -339,9 +339,20 @@ def test_docs_show_the_full_example_verbatim():
 
 def test_docs_name_every_field_and_cost_parameter():
     from netmodel.costs.profile import PARAMETERS
-    from netmodel.scenario.schema import (Cluster, ControlPlane, InventoryNode, InventoryService,
-                                          KubeProxy, NodeFailure, RollingUpdate, Run, Scale,
-                                          Server, Services, Workload)
+    from netmodel.scenario.schema import (
+        Cluster,
+        ControlPlane,
+        InventoryNode,
+        InventoryService,
+        KubeProxy,
+        NodeFailure,
+        RollingUpdate,
+        Run,
+        Scale,
+        Server,
+        Services,
+        Workload,
+    )
 
     docs = (REPO / "docs" / "scenarios.md").read_text(encoding="utf-8")
     names = [*PARAMETERS]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import simpy
 
-from netmodel.sim.stations import Station
+from netmodel.stations import Station
 
 
 def _sojourns(servers: int, lam: float, mu: float, customers: int, seed: int) -> np.ndarray:

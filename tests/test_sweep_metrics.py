@@ -10,7 +10,7 @@ import pytest
 import netmodel.run.point
 import netmodel.run.sweep
 from netmodel.cli import main
-from netmodel.sim.controlplane import prometheus_histograms
+from netmodel.results.prometheus import prometheus_histograms
 from tests.conftest import make_scenario
 
 run_point = netmodel.run.point.run_point
@@ -43,7 +43,7 @@ class Recording:
     def __init__(self):
         self.calls = []
 
-    def __call__(self, scenario, profile, control_sink=None):
+    def __call__(self, scenario, profile, control_sink=None, engine="simpy"):
         self.calls.append((scenario.kube_proxy.mode, scenario.control_plane.enabled,
                            control_sink is not None))
         return run_point(scenario, profile, control_sink)

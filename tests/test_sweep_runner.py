@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -20,12 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from netmodel.errors import NetmodelError
-from netmodel.paths import TRAFFIC_KINDS
 from netmodel.results.summary import COLUMNS, CONTROL_PLANE_COLUMNS, DROP_COLUMNS
 from netmodel.run.sweep import SweepInterrupted, run_sweep
 from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.loader import load_scenario
 from netmodel.scenario.sweep import expand_sweep
+from netmodel.vocabulary import TRAFFIC_KINDS
 
 GRID = """\
 name: grid
@@ -81,7 +80,7 @@ class Counting:
         self.calls = 0
         self.interrupt_at = interrupt_at
 
-    def __call__(self, scenario, profile):
+    def __call__(self, scenario, profile, control_sink=None, engine="simpy"):
         self.calls += 1
         if self.calls == self.interrupt_at:
             raise KeyboardInterrupt

@@ -3,12 +3,24 @@ with stated tolerances, and the shapes issue 4 asks for."""
 
 import pytest
 
-from netmodel.cluster.rules import (ebpf_map_updates, iptables_restore_lines, iptables_total_rules,
-                                    ipvs_operations, nftables_elements_changed)
-from netmodel.costs.sync import (IPTABLES_ADD_ONE_RULE, IPTABLES_ADD_ONE_RULE_HOLDOUT,
-                                 IPVS_ADD_ONE_RULE, ebpf_sync_seconds, fit_iptables_sync,
-                                 iptables_add_one_rule_residuals, iptables_sync_seconds,
-                                 ipvs_sync_seconds, nftables_sync_seconds)
+from netmodel.cluster.rules import (
+    ebpf_map_updates,
+    iptables_restore_lines,
+    iptables_total_rules,
+    ipvs_operations,
+    nftables_elements_changed,
+)
+from netmodel.costs.sync import (
+    IPTABLES_ADD_ONE_RULE,
+    IPTABLES_ADD_ONE_RULE_HOLDOUT,
+    IPVS_ADD_ONE_RULE,
+    ebpf_sync_seconds,
+    fit_iptables_sync,
+    iptables_add_one_rule_residuals,
+    iptables_sync_seconds,
+    ipvs_sync_seconds,
+    nftables_sync_seconds,
+)
 
 
 def iptables(profile, services, endpoints, changed=None):

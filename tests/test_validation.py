@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from netmodel.costs.model import CostModel
+from netmodel.engines import simulate
 from netmodel.paths import Placement, route
 from netmodel.run.point import run_point
-from netmodel.sim.engine import simulate
 from tests.conftest import make_scenario
 
 pytestmark = pytest.mark.validation

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING, Any, Iterator
 
+from netmodel.units import format_count
+
 if TYPE_CHECKING:
     from netmodel.scenario.schema import Scenario
 
@@ -168,22 +170,18 @@ def check_allocation(scenario: "Scenario") -> None:
     if need_blocks > blocks:
         what = nodes_text.format(need_blocks, "pod_cidr") if inventory else nodes_text
         raise AllocationError(f"cluster.pod_cidr {pod_cidr} {free} "
-                              f"{_count(blocks, 'node block')} of /{mask}, but {what}")
+                              f"{format_count(blocks, 'node block')} of /{mask}, but {what}")
     if need_hosts > hosts:
         what = nodes_text.format(need_hosts, "internal_ip") if inventory else nodes_text
         raise AllocationError(f"cluster.node_network {node_network} {free} "
-                              f"{_count(hosts, 'node address', 'es')}, but {what}")
+                              f"{format_count(hosts, 'node address', 'es')}, but {what}")
     if need_ips > cluster_ips_free:
         raise AllocationError(
-            f"cluster.service_cidr {service_cidr} {free} {_count(cluster_ips_free, 'ClusterIP')} "
+            f"cluster.service_cidr {service_cidr} {free} {format_count(cluster_ips_free, 'ClusterIP')} "
             f"besides the kubernetes Service's, but {services_text}")
 
 
 # --- helpers -------------------------------------------------------------------------
-
-def _count(n: int, thing: str, plural: str = "s") -> str:
-    return f"{n:,} {thing}{'' if n == 1 else plural}"
-
 
 def _host_count(network: IPv4Network) -> int:
     """Usable host addresses: all but the network and broadcast addresses (/31, /32: all)."""

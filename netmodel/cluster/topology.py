@@ -109,8 +109,6 @@ def _listed(scenario: Scenario):
     flat = np.array([index[e.node] for s in inv.services for e in s.endpoints], dtype=np.int64)
     headless = np.array([s.headless for s in inv.services], dtype=bool)
     eligible = np.array([s.type != "ExternalName" for s in inv.services], dtype=bool)
-    if not eligible.any():
-        raise ValueError("the inventory has no Service a client could call (all ExternalName)")
     has_nodeport = np.array([s.type in ("NodePort", "LoadBalancer") for s in inv.services])
     local = np.array([s.external_traffic_policy == "Local" for s in inv.services])
     lb = np.array([s.type == "LoadBalancer" for s in inv.services])

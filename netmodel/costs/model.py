@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Literal, Mapping
+from typing import Iterator, Literal, Mapping
 
 import numpy as np
 
@@ -37,7 +37,10 @@ _PER_MESSAGE = {
 }
 """Path component -> profile parameter charged once per message or connection."""
 
-VARIABLE = ("rule-lookup", "nodeport-lookup", "dns-rule-lookup", "app")
+LOOKUPS = ("rule-lookup", "nodeport-lookup", "dns-rule-lookup")
+"""The Service proxy's rule walks on a new connection's first packet: their cost differs
+per connection (which Service, which endpoint)."""
+VARIABLE = LOOKUPS + ("app",)
 """Components whose cost differs per connection or request; the engine supplies them."""
 
 WORK_STATIONS = {
@@ -71,6 +74,8 @@ class Step:
     delay: float = 0.0
     variable: tuple[str, ...] = ()
     station: str | None = None
+    vxlan: bool = False
+    """A wire step's message is VXLAN-encapsulated."""
 
 
 class CostModel:
@@ -120,33 +125,45 @@ class CostModel:
             return 0.0
         raise KeyError(f"no cost for path component {hop.component!r}")
 
-    def plan(self, legs: tuple[Leg, ...]) -> tuple[Step, ...]:
-        """Steps of `legs`, consecutive CPU of one role merged into one hold."""
-        steps: list[Step] = []
+    def priced(self, legs: tuple[Leg, ...]) -> Iterator[tuple[Leg, Hop, Step]]:
+        """Each hop of `legs` as a step of its own, with its leg: what `plan` merges and
+        `netmodel trace` prints."""
         for leg in legs:
-            payload = _PAYLOAD[leg.payload](self.scenario.workload)
+            payload = self.payload(leg)
             encapsulated = False
             for hop in leg.hops:
                 if hop.component == "vxlan-encap":
                     encapsulated = True
                 if hop.station == "nic":
-                    steps.append(self.wire_step(hop, payload, encapsulated))
+                    yield leg, hop, self.wire_step(hop, payload, encapsulated)
                     encapsulated = False
                     continue
                 seconds = self.hop_seconds(hop, payload)
                 variable = (hop.component,) if hop.component in VARIABLE else ()
                 if hop.station == "work":
-                    steps.append(Step("work", hop.at, seconds, variable=variable,
-                                      station=WORK_STATIONS[hop.component]))
-                    continue
-                kind = "cpu" if hop.station == "softirq" else "delay"
-                last = steps[-1] if steps else None
-                if last is not None and last.kind == kind and (kind == "delay" or last.at == hop.at):
-                    steps[-1] = replace(last, seconds=last.seconds + seconds,
-                                        variable=last.variable + variable)
+                    yield leg, hop, Step("work", hop.at, seconds, variable=variable,
+                                         station=WORK_STATIONS[hop.component])
                 else:
-                    steps.append(Step(kind, hop.at, seconds, variable=variable))
+                    yield leg, hop, Step("cpu" if hop.station == "softirq" else "delay", hop.at,
+                                         seconds, variable=variable)
+
+    def plan(self, legs: tuple[Leg, ...]) -> tuple[Step, ...]:
+        """Steps of `legs`, consecutive CPU of one role merged into one hold (and
+        consecutive delays into one)."""
+        steps: list[Step] = []
+        for _, _, step in self.priced(legs):
+            last = steps[-1] if steps else None
+            if (last is not None and step.kind in ("cpu", "delay") and last.kind == step.kind
+                    and (step.kind == "delay" or last.at == step.at)):
+                steps[-1] = replace(last, seconds=last.seconds + step.seconds,
+                                    variable=last.variable + step.variable)
+            else:
+                steps.append(step)
         return tuple(steps)
+
+    def payload(self, leg: Leg) -> float:
+        """Bytes the leg's message carries."""
+        return _PAYLOAD[leg.payload](self.scenario.workload)
 
     def route_plans(self, route: Route) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
         """(connection set-up steps, per-request steps) of a route."""
@@ -158,7 +175,7 @@ class CostModel:
         total = self.wire_bytes(payload, encapsulated) * 8 / c.nic_speed
         internal = EXTERNAL_CLIENT not in (hop.at, hop.to)
         return Step("wire", hop.at, total, to=hop.to, first_packet=total / self.packets(payload),
-                    delay=self.profile["link_latency"] if internal else 0.0)
+                    delay=self.profile["link_latency"] if internal else 0.0, vxlan=encapsulated)
 
     # -- the Service proxy -------------------------------------------------------------
     def rule_lookup_seconds(self, rank, endpoint_index):

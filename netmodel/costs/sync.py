@@ -19,8 +19,12 @@ from typing import Iterable
 
 import numpy as np
 
-from netmodel.cluster.rules import (iptables_restore_lines, iptables_total_rules,
-                                    nftables_chains, nftables_full_sync_elements)
+from netmodel.cluster.rules import (
+    iptables_restore_lines,
+    iptables_total_rules,
+    nftables_chains,
+    nftables_full_sync_elements,
+)
 from netmodel.costs.profile import Profile
 
 IPTABLES_ADD_ONE_RULE: tuple[tuple[int, float], ...] = (

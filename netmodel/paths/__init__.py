@@ -6,18 +6,13 @@ A `Leg` is an ordered tuple of `Hop`s carrying one payload. Hops name *where* th
 happen by role — `client`, `entry` (the node external traffic enters), `proxy` (an
 Ingress controller Pod or the API server), `server` (the endpoint Pod's node) — so
 the same route serves every placement; the engine maps roles to nodes and stations
-per connection (`external-client` is a client outside the cluster). `netmodel.costs` says what each hop costs; `netmodel.sim` schedules.
+per connection (`external-client` is a client outside the cluster). `netmodel.costs` says what each hop costs; `netmodel.engines` schedule.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
-
-TrafficKind = Literal[
-    "pod-pod-same-node", "pod-pod-cross-node", "pod-clusterip", "external-nodeport",
-    "external-loadbalancer", "external-ingress", "kubectl-proxy", "kubectl-port-forward"]
-TRAFFIC_KINDS: tuple[str, ...] = get_args(TrafficKind)
+from typing import Literal
 
 Layer = Literal["node", "pod", "service", "external"]
 Role = Literal["client", "external-client", "entry", "proxy", "server", "lb", "dns"]

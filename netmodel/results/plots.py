@@ -21,8 +21,9 @@ from matplotlib.ticker import FuncFormatter
 from pydantic import BeforeValidator
 
 from netmodel.costs.profile import PARAMETERS
-from netmodel.scenario.schema import KUBE_PROXY_MODES, BitRate, Duration, Rate, Scenario, Size
+from netmodel.scenario.schema import BitRate, Duration, Rate, Scenario, Size
 from netmodel.units import format_quantity
+from netmodel.vocabulary import KUBE_PROXY_MODES
 
 MODE = "kube_proxy.mode"
 MODE_COLOURS = {"iptables": "#d62728", "ipvs": "#1f77b4", "nftables": "#2ca02c", "ebpf": "#9467bd"}
@@ -43,41 +44,44 @@ _DIMENSION_MARKERS = {next(m for m in alias.__metadata__ if isinstance(m, Before
 
 
 def plot_summary(df: pd.DataFrame, axes: list[str], plot_dir: Path) -> list[Path]:
-    """Write the PNGs of a summary table into `plot_dir`; return their paths.
-
-    One `<axis>__<traffic>.png` per swept axis (other than the mode) and traffic
-    kind; with no such axis, one `modes__<traffic>.png` bar chart per traffic kind.
-    With the conntrack columns, also `<axis>__conntrack.png` (the busiest node's entries and
-    their share of nf_conntrack_max). With the control plane simulated, also `<axis>__control-plane.png` (p50 and p99
-    network programming latency per mode) and `<axis>__stale-endpoints.png` (the share of
-    all the point's requests that failed as stale-endpoint, and the p99 stale window).
-    """
+    """Write the PNGs of a summary table into `plot_dir` (`summary_figures`, each as
+    `<name>.png`); return their paths."""
     plot_dir = Path(plot_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
+    return [_save(fig, plot_dir / f"{name}.png") for name, fig in summary_figures(df, axes).items()]
+
+
+def summary_figures(df: pd.DataFrame, axes: list[str]) -> dict[str, Figure]:
+    """The figures of a summary table with swept `axes`, by file name (without .png).
+
+    One `<axis>__<traffic>` per swept axis (other than the mode) and traffic kind; with no
+    such axis, one `modes__<traffic>` bar chart per traffic kind. With the conntrack
+    columns, also `<axis>__conntrack` (the busiest node's entries and their share of
+    nf_conntrack_max). With the control plane simulated, also `<axis>__control-plane` (p50
+    and p99 network programming latency per mode) and `<axis>__stale-endpoints` (the share
+    of all the point's requests that failed as stale-endpoint, and the p99 stale window).
+    """
     swept = [a for a in axes if a != MODE]
-    paths = []
+    figures: dict[str, Figure] = {}
     for traffic in df["traffic"].unique():
         rows = df[df["traffic"] == traffic]
         if not swept:
-            fig = _mode_bars(rows, traffic)
-            paths.append(_save(fig, plot_dir / f"modes__{_safe(traffic)}.png"))
+            figures[f"modes__{_safe(traffic)}"] = _mode_bars(rows, traffic)
         for axis in swept:
-            fig = _axis_lines(rows, axis, swept, traffic)
-            paths.append(_save(fig, plot_dir / f"{_safe(axis)}__{_safe(traffic)}.png"))
+            figures[f"{_safe(axis)}__{_safe(traffic)}"] = _axis_lines(rows, axis, swept, traffic)
     # Conntrack and the control plane are one figure per point: the first traffic kind's rows.
     control = df[df["traffic"] == df["traffic"].iloc[0]] if len(df) else df
     if len(control) and "conntrack_entries" in control and control["conntrack_entries"].notna().any():
         for axis in swept:
-            fig = _axis_lines(control, axis, swept, "conntrack", _CONNTRACK)
-            paths.append(_save(fig, plot_dir / f"{_safe(axis)}__conntrack.png"))
+            figures[f"{_safe(axis)}__conntrack"] = _axis_lines(control, axis, swept, "conntrack", _CONNTRACK)
     if len(control) and control["network_programming_p50_s"].notna().any():
         control = control.assign(stale_endpoint_share=control["point_id"].map(stale_endpoint_share(df)))
         for axis in swept:
-            fig = _axis_lines(control, axis, swept, "control plane", _PROGRAMMING)
-            paths.append(_save(fig, plot_dir / f"{_safe(axis)}__control-plane.png"))
-            fig = _axis_lines(control, axis, swept, "stale endpoints", _STALE)
-            paths.append(_save(fig, plot_dir / f"{_safe(axis)}__stale-endpoints.png"))
-    return paths
+            figures[f"{_safe(axis)}__control-plane"] = _axis_lines(
+                control, axis, swept, "control plane", _PROGRAMMING)
+            figures[f"{_safe(axis)}__stale-endpoints"] = _axis_lines(
+                control, axis, swept, "stale endpoints", _STALE)
+    return figures
 
 
 def stale_endpoint_share(df: pd.DataFrame) -> pd.Series:

@@ -13,13 +13,10 @@ import math
 import numpy as np
 from scipy import stats
 
-from netmodel.paths import TRAFFIC_KINDS
+from netmodel.connections.records import Records
+from netmodel.controlplane.syncloop import ControlPlaneResult
 from netmodel.scenario.schema import Scenario
-from netmodel.sim.controlplane import ControlPlaneResult
-from netmodel.sim.engine import COMPLETED, DROP_REASONS, IN_FLIGHT, ReplicationResult
-
-DROP_COLUMNS = tuple(f"dropped_{r.replace('-', '_')}" for r in DROP_REASONS)
-"""One count column per drop reason."""
+from netmodel.vocabulary import COMPLETED, DROP_COLUMNS, DROP_REASONS, IN_FLIGHT, TRAFFIC_KINDS
 
 CONTROL_PLANE_COLUMNS = (
     "network_programming_p50_s", "network_programming_p90_s", "network_programming_p99_s",
@@ -62,7 +59,7 @@ mostly show sampling noise (at 100 per endpoint, noise alone adds about 0.3)."""
 _PERCENTILES = {"p50_s": 50.0, "p90_s": 90.0, "p99_s": 99.0, "p999_s": 99.9}
 
 
-def summarize(scenario: Scenario, results: list[ReplicationResult],
+def summarize(scenario: Scenario, results: list[Records],
               control: list[ControlPlaneResult] = ()) -> list[dict]:
     """One row per traffic kind with positive weight in the mix, columns as COLUMNS;
     `control` holds the point's control-plane runs, if any."""
@@ -142,7 +139,7 @@ def _control_plane(control: list[ControlPlaneResult]) -> dict[str, float]:
         pct(stale, 50), pct(stale, 99), float(stale.max()) if stale.size else math.nan)))
 
 
-def _skew(results: list[ReplicationResult], kind: int) -> float:
+def _skew(results: list[Records], kind: int) -> float:
     """Busiest endpoint's requests over the mean per endpoint of the called Services."""
     skews = []
     for res in results:

@@ -25,14 +25,12 @@ input gives the same bytes.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import platform
 import shutil
-import signal
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -51,10 +49,13 @@ except ImportError:  # not POSIX: sweeps into one folder are not guarded
 import netmodel
 from netmodel.costs.profile import Profile
 from netmodel.errors import NetmodelError
+from netmodel.results.prometheus import metrics_paths
+from netmodel.run.executors import LocalProcesses
 from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.loader import LoadedScenario
 from netmodel.scenario.schema import Scenario
 from netmodel.scenario.sweep import SweepPoint, expand_sweep
+from netmodel.units import format_count
 
 Runner = Callable[..., list[dict]]
 """`run_point`'s signature: one point's scenario and profile -> its summary rows. When the
@@ -88,12 +89,14 @@ class SweepInterrupted(KeyboardInterrupt):
 
 def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bool = False,
               force: bool = False, runner: Runner | None = None,
-              metrics_dir: Path | None = None) -> pd.DataFrame:
+              metrics_dir: Path | None = None, executor: Executor | None = None) -> pd.DataFrame:
     """Run every sweep point not yet on disk in `out_dir`; return the summary table.
 
     The table has `point_id`, one column per swept axis (dotted name, SI value) and
     the runner's columns (times in seconds), one row per point and traffic kind.
-    `jobs` > 1 runs points in that many processes. `force` discards results of a
+    `executor` runs the points (any `concurrent.futures.Executor`; the caller keeps it);
+    without one, `jobs` > 1 runs them in that many local processes and one runs them
+    here. `force` discards results of a
     different scenario instead of refusing. `metrics_dir`: also write the Prometheus
     text of every control-plane point (see the module's docstring); a NetmodelError if
     no point has `control_plane.enabled`. Raises `SweepInterrupted` on Ctrl-C.
@@ -110,7 +113,8 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
                                 "of its sweep points", field="--metrics")
     out_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(out_dir):
-        return _run_locked(loaded, out_dir, points, axes, jobs, quiet, force, runner, metrics_dir)
+        return _run_locked(loaded, out_dir, points, axes, jobs, quiet, force, runner, metrics_dir,
+                           executor)
 
 
 @contextmanager
@@ -132,7 +136,7 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
 
 def _run_locked(loaded: LoadedScenario, out_dir: Path, points: list[SweepPoint], axes: list[str],
                 jobs: int, quiet: bool, force: bool, runner: Runner,
-                metrics_dir: Path | None) -> pd.DataFrame:
+                metrics_dir: Path | None, executor: Executor | None) -> pd.DataFrame:
     """`run_sweep` once it holds the folder's lock."""
     _prepare(out_dir, loaded.digest, len(points), force)
     if metrics_dir is not None:
@@ -152,12 +156,12 @@ def _run_locked(loaded: LoadedScenario, out_dir: Path, points: list[SweepPoint],
     if done and not quiet:
         print(f"resuming: {done} of {len(points)} points already done", file=sys.stderr)
     if rerun and not quiet:
-        print(f"running {_count(len(rerun), 'done point')} again: --metrics files missing",
+        print(f"running {format_count(len(rerun), 'done point')} again: --metrics files missing",
               file=sys.stderr)
     wanted = {p.point_id for p in points if _metrics_files(metrics_dir, p)}
     try:
         # Workers start before the progress bar's thread, so they fork a one-thread process.
-        with _executor(todo, runner, jobs, wanted) as results, \
+        with _results(todo, runner, wanted, jobs, executor) as results, \
                 tqdm(total=len(points), initial=done, desc=loaded.scenario.name, unit="point",
                      disable=quiet, file=sys.stderr) as bar:
             for point, (rows, texts) in results:
@@ -211,50 +215,31 @@ def _prepare(out_dir: Path, digest: str, n_points: int, force: bool) -> None:
 
 
 @contextmanager
-def _executor(todo: list[SweepPoint], runner: Runner, jobs: int, wanted: set[int]
-              ) -> Iterator[Iterator[tuple[SweepPoint, tuple[list[dict], Metrics]]]]:
-    """Give an iterator of (point, (rows, metrics)) in finishing order: here, or from a
-    process pool; metrics only for the point ids in `wanted`."""
-    if jobs <= 1 or len(todo) <= 1:
-        yield ((p, _run_one(runner, p.scenario, p.profile, p.point_id in wanted))
-               for p in todo)
+def _results(todo: list[SweepPoint], runner: Runner, wanted: set[int], jobs: int,
+             executor: Executor | None) -> Iterator[Iterator[tuple[SweepPoint, tuple[list[dict], Metrics]]]]:
+    """Give an iterator of (point, (rows, metrics)) in finishing order, the points run by
+    `executor`, by local processes of our own (`jobs` > 1), or here; metrics only for the
+    point ids in `wanted`. Interrupted, the points not finished are cancelled, and workers
+    of our own are ended."""
+    own = None
+    if executor is None and jobs > 1 and len(todo) > 1:
+        executor = own = LocalProcesses(min(jobs, len(todo)))
+    if executor is None:
+        yield ((p, _run_one(runner, p.scenario, p.profile, p.point_id in wanted)) for p in todo)
         return
-    # fork starts workers fast and shares the imported modules (Linux; elsewhere it is unsafe).
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    stop = context.Event()
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context,
-                               initializer=_init_worker, initargs=(stop,))
+    futures = {executor.submit(_run_one, runner, p.scenario, p.profile, p.point_id in wanted): p
+               for p in todo}
     try:
-        futures = {pool.submit(_run_in_worker, runner, p.scenario, p.profile,
-                               p.point_id in wanted): p for p in todo}
         yield ((futures[f], f.result()) for f in as_completed(futures))
     except BaseException:
-        stop.set()  # points already queued to a worker return at once
+        for future in futures:
+            future.cancel()
+        if own is not None:
+            own.terminate()
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-_stop_event = None
-"""In a worker: the parent's 'stop' Event, set when the sweep is abandoned."""
-
-
-def _init_worker(stop) -> None:
-    """In a worker: Ctrl-C interrupts only a running point (the parent decides the rest)."""
-    global _stop_event
-    _stop_event = stop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _run_in_worker(runner: Runner, scenario: Scenario, profile: Profile,
-                   metrics: bool) -> tuple[list[dict], Metrics] | None:
-    if _stop_event.is_set():
-        return None
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        return _run_one(runner, scenario, profile, metrics)
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if own is not None:
+            own.shutdown(wait=True)
 
 
 def _run_one(runner: Runner, scenario: Scenario, profile: Profile,
@@ -263,7 +248,7 @@ def _run_one(runner: Runner, scenario: Scenario, profile: Profile,
     the parent, which writes them; a worker writes nothing)."""
     if not metrics:
         return runner(scenario, profile), ()
-    from netmodel.sim.controlplane import prometheus_histograms
+    from netmodel.results.prometheus import prometheus_histograms
 
     texts: dict[int, str] = {}
 
@@ -294,8 +279,7 @@ def _metrics_files(metrics_dir: Path | None, point: SweepPoint) -> list[Path]:
     """DIR/point-00000-r0.prom ... for each replication of a control-plane point."""
     if metrics_dir is None or not _has_metrics(point):
         return []
-    return [metrics_dir / f"point-{_point_name(point)}-r{r}.prom"
-            for r in range(point.scenario.run.replications)]
+    return metrics_paths(metrics_dir, f"point-{_point_name(point)}", point.scenario.run.replications)
 
 
 def _stored_digest(path: Path) -> str | None:
@@ -328,9 +312,6 @@ def _meta(loaded: LoadedScenario, axes: list[str], n_points: int) -> dict[str, A
             "profile": {"name": loaded.profile.name, "digest": loaded.profile.digest()},
             "axes": axes, "points": n_points, "versions": versions}
 
-
-def _count(n: int, thing: str) -> str:
-    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

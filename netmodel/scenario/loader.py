@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from netmodel.costs.profile import Profile, load_profile
 from netmodel.errors import NetmodelError
+from netmodel.scenario.checks import ScenarioCheckError, check_scenario
 from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.schema import Scenario
 
@@ -67,15 +68,36 @@ def load_scenario(path: str | Path) -> LoadedScenario:
 def parse_scenario(text: str, file: str, base_dir: Path) -> LoadedScenario:
     """Return the validated scenario of YAML `text`, naming `file` in errors."""
     raw, lines = _read_yaml(text, file)
-    try:
-        scenario = Scenario.model_validate(raw)
-    except ValidationError as exc:
-        at, message = describe_validation_error(exc, raw, lines)
-        raise NetmodelError(message, file=file, line=_line_of(at, lines),
-                            field=dotted(at) or None) from None
+    return loaded_from_data(raw, lines, file, base_dir)
+
+
+def loaded_from_data(raw: dict, lines: dict[Location, int], file: str, base_dir: Path) -> LoadedScenario:
+    """The scenario of plain data `raw` (its locations written on `lines`): validated,
+    checked, with its profile; a NetmodelError at the line of the first problem."""
+    scenario = validate_scenario(raw, file=file, lines=lines)
     profile = scenario_profile(scenario, base_dir, file=file, lines=lines)
     return LoadedScenario(None, file, base_dir, raw, lines, scenario, profile,
                           scenario_digest(scenario, profile))
+
+
+def validate_scenario(data: Any, *, file: str | None = None,
+                      lines: Mapping[Location, int] | None = None) -> Scenario:
+    """The Scenario of plain data: its schema, then the checks that need the cluster and
+    the routes (`check_scenario`); a NetmodelError naming the field (and its line, from
+    `lines`) otherwise."""
+    lines = lines or {}
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        at, message = describe_validation_error(exc, data, lines)
+        raise NetmodelError(message, file=file, line=_line_of(at, lines) if lines else None,
+                            field=dotted(at) or None) from None
+    try:
+        check_scenario(scenario)
+    except ScenarioCheckError as exc:
+        raise NetmodelError(str(exc), file=file, line=_line_of(exc.location, lines) if lines else None,
+                            field=dotted(exc.location)) from None
+    return scenario
 
 
 def scenario_profile(scenario: Scenario, base_dir: Path, *, file: str | None = None,
@@ -228,6 +250,14 @@ _EXPECTED = {
     "int": "an integer", "float": "a number", "bool": "true or false", "string": "a string",
     "dict": "a mapping", "model": "a mapping", "list": "a list", "tuple": "a list",
 }
+_TEMPLATES = {
+    "literal_error": "expected one of {expected}, got {got}",
+    "int_from_float": "expected an integer, got {got}",
+    "string_pattern_mismatch": "expected text matching {pattern}, got {got}",
+    "too_short": "expected at least {min_length} items, got {actual_length}",
+    "too_long": "expected at most {max_length} items, got {actual_length}",
+}
+"""pydantic error type -> our message, filled from its context and the value given."""
 _BOUNDS = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="),
            "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
 
@@ -305,20 +335,12 @@ def _message(error: dict, data: Any) -> str:
         return f"required field {at[-1]!r} is missing"
     if kind in ("value_error", "assertion_error"):
         return str(ctx["error"])
-    if kind == "literal_error":
-        return f"expected one of {ctx['expected']}, got {got}"
     if kind in _BOUNDS:
         name, symbol = _BOUNDS[kind]
         what = "an integer" if int in _options(field_type(at)) else "a value"
         return f"expected {what} {symbol} {_number(ctx[name])}, got {got}"
-    if kind == "int_from_float":
-        return f"expected an integer, got {got}"
-    if kind == "string_pattern_mismatch":
-        return f"expected text matching {ctx['pattern']}, got {got}"
-    if kind == "too_short":
-        return f"expected at least {ctx['min_length']} items, got {ctx['actual_length']}"
-    if kind == "too_long":
-        return f"expected at most {ctx['max_length']} items, got {ctx['actual_length']}"
+    if kind in _TEMPLATES:
+        return _TEMPLATES[kind].format(**ctx, got=got)
     family = kind.rsplit("_", 1)[0]
     if family in _EXPECTED:
         return f"expected {_EXPECTED[family]}, got {got}"

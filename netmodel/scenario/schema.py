@@ -12,9 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from netmodel.cluster.addresses import check_allocation
-from netmodel.paths import TRAFFIC_KINDS, TrafficKind
 from netmodel.units import parse_quantity
+from netmodel.vocabulary import TRAFFIC_KINDS, KubeProxyMode, TrafficKind
 
 
 def _quantity(dimension: str):
@@ -29,10 +28,6 @@ BitRate = Annotated[float, _quantity("bitrate"), Field(gt=0)]
 """Bits per second; YAML accepts '10Gbps', '25Gbps'."""
 Rate = Annotated[float, _quantity("rate"), Field(gt=0)]
 """Events per second; YAML accepts '1000/s', '2k/s' or a plain number."""
-
-KubeProxyMode = Literal["iptables", "ipvs", "nftables", "ebpf"]
-KUBE_PROXY_MODES: tuple[str, ...] = ("iptables", "ipvs", "nftables", "ebpf")
-
 
 DAY = 86_400.0
 """Upper bound of control-plane times (event times, grace periods): the sync loop simulates
@@ -475,6 +470,11 @@ class Scenario(_Strict):
                 raise ValueError(f"services.{sorted(given)[0]} does not apply with an inventory: "
                                  "its Services and endpoints are listed")
             has_pods = any(svc.endpoints for svc in self.inventory.services)
+            if all(svc.type == "ExternalName" for svc in self.inventory.services):
+                raise _SectionError("every listed Service is type ExternalName (a DNS CNAME with "
+                                    "no ClusterIP and no endpoints): no Service a client could "
+                                    "call; list at least one other Service",
+                                    ("inventory", "services"))
         else:
             pods = self.services.count * self.services.endpoints_per_service
             room = self.cluster.nodes * self.cluster.pods_per_node
@@ -498,15 +498,4 @@ class Scenario(_Strict):
         if pod_to_pod and not has_pods:
             raise ValueError(f"traffic kind {pod_to_pod[0]} needs server Pods: "
                              "services.endpoints_per_service >= 1")
-        from netmodel.paths.reachability import unreachable
-
-        for kind in (k for k, w in mix.items() if w > 0):
-            reason = unreachable(self, kind)
-            if reason:
-                raise ValueError(f"traffic kind {kind} cannot work here: {reason}")
-        return self
-
-    @model_validator(mode="after")
-    def _addresses_fit(self) -> "Scenario":
-        check_allocation(self)  # reported at the `cluster:` line (AllocationError.location)
         return self

@@ -18,19 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from netmodel.costs.profile import PARAMETERS, Profile, load_profile
 from netmodel.errors import NetmodelError
-from netmodel.scenario.loader import (LoadedScenario, describe_validation_error, dotted,
-                                      field_type, known_keys)
+from netmodel.scenario.loader import LoadedScenario, validate_scenario
+from netmodel.scenario.overrides import path_problem, set_path
 from netmodel.scenario.schema import Range, Scenario
 from netmodel.units import BASE_UNIT
 
-UNSWEPT = ("name", "sweep", "inventory")
-"""Top-level fields an axis may not name. An inventory is a listed cluster (from
-`netmodel import kubectl`): swept as a whole it would be a different scenario file, and
-its list items have no stable dotted names."""
 MAX_RANGE_VALUES = 10_000
 """Most values one generated range may give (as `Range.num` allows)."""
 
@@ -80,9 +76,9 @@ class _PointBuilder:
 
     def __init__(self, loaded: LoadedScenario):
         self.loaded = loaded
-        self.base = loaded.scenario.model_dump(exclude={"sweep"}, exclude_unset=True)
-        """The fields the file gives, validated; unset ones stay unset, so that a check
-        on what was given (services.count next to an inventory) sees the file as written."""
+        self.base = {k: v for k, v in loaded.raw.items() if k != "sweep"}
+        """The fields the file gives; unset ones stay unset, so that a check on what was
+        given (services.count next to an inventory) sees the file as written."""
         self.profiles = {loaded.scenario.profile: loaded.profile}
         """Profile reference -> loaded profile; a point's `costs:` are applied on top."""
         self.axes: list[str] = []
@@ -91,21 +87,11 @@ class _PointBuilder:
         """Return the validated scenario and its profile for axis path -> value as given."""
         data = copy.deepcopy(self.base)
         for name, value in given.items():
-            *sections, last = name.split(".")
-            node, held = data, self.loaded.scenario
-            for section in sections:
-                held = held[section] if isinstance(held, dict) else getattr(held, section)
-                if section not in node:  # not in the file: a section takes its defaults
-                    # again, a mapping (workload.mix) keeps its default keys
-                    node[section] = {} if held is None or isinstance(held, BaseModel) else \
-                        copy.deepcopy(held)
-                node = node[section]
-            node[last] = value
+            set_path(data, name, value, self.loaded.scenario)
         try:
-            scenario = Scenario.model_validate(data)
-        except ValidationError as exc:
-            at, message = describe_validation_error(exc, data)
-            raise _Invalid(f"{dotted(at)}: {message}" if at else message) from None
+            scenario = validate_scenario(data)
+        except NetmodelError as exc:
+            raise _Invalid(str(exc)) from None
         try:
             if scenario.profile not in self.profiles:
                 self.profiles[scenario.profile] = load_profile(scenario.profile,
@@ -170,23 +156,9 @@ class _PointBuilder:
 
     def _check_path(self, name: str) -> None:
         """Refuse an axis that names no field, or one inside another axis."""
-        at = tuple(name.split("."))
-        if at[0] in UNSWEPT:
-            raise self._error(name, f"{at[0]!r} cannot be swept")
-        for i, part in enumerate(at):
-            parent = at[:i]
-            if parent == ("costs",):
-                known, found = list(PARAMETERS), part in PARAMETERS
-            else:
-                known, found = known_keys(field_type(parent)), field_type(at[:i + 1]) is not None
-            if not parent:
-                known = [k for k in known if k not in UNSWEPT]
-            if not found and known is None:
-                raise self._error(name, f"{dotted(parent)} is a value, it has no field {part!r}")
-            if not found:
-                where = dotted(parent) or "the scenario"
-                raise self._error(name, f"unknown field {part!r} in {where} "
-                                        f"(known: {', '.join(known)})")
+        problem = path_problem(name)
+        if problem:
+            raise self._error(name, problem.replace("cannot be set by path", "cannot be swept"))
         for other in self.axes:
             inner, outer = sorted((name, other), key=len, reverse=True)
             if inner.startswith(outer + "."):

@@ -16,7 +16,7 @@ Only `sampled_nodes` kube-proxies are simulated (default min(nodes, 50)); the wa
 still costs all `nodes` watchers, and each sampled node's place in a change's send order is
 drawn at random among all of them (the API server walks its watchers in Go-map order).
 
-Randomness: `netmodel.sim.random.streams` with this module's own `CONTROLPLANE_PURPOSES`
+Randomness: `netmodel.streams.streams` with this module's own `CONTROLPLANE_PURPOSES`
 and the spawn-key domain `CONTROLPLANE_SPAWN_KEY`: keys `(CONTROLPLANE_SPAWN_KEY,
 replication, i)` can never equal the data plane's `(replication, i)`, so neither model's
 draws change the other's. Purposes are append-only, as there.
@@ -31,22 +31,29 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from netmodel.cluster.rules import (ebpf_map_updates, iptables_restore_lines,
-                                    iptables_total_rules, ipvs_operations,
-                                    nftables_elements_changed)
+from netmodel.cluster.rules import (
+    ebpf_map_updates,
+    iptables_restore_lines,
+    iptables_total_rules,
+    ipvs_operations,
+    nftables_elements_changed,
+)
+from netmodel.controlplane.churn import EndpointUpdates, ProgrammedEndpoints, generate_churn, poisson_times
 from netmodel.costs.profile import Profile
-from netmodel.costs.sync import (ebpf_sync_seconds, iptables_sync_seconds,
-                                 ipvs_sync_seconds, nftables_sync_seconds)
+from netmodel.costs.sync import (
+    ebpf_sync_seconds,
+    iptables_sync_seconds,
+    ipvs_sync_seconds,
+    nftables_sync_seconds,
+)
 from netmodel.errors import NetmodelError
-from netmodel.sim.churn import EndpointUpdates, ProgrammedEndpoints, generate_churn, poisson_times
-from netmodel.sim.random import streams
+from netmodel.streams import streams
+from netmodel.vocabulary import KUBE_PROXY_MODES
 
 if TYPE_CHECKING:
     from netmodel.cluster.topology import Topology
     from netmodel.scenario.schema import Scenario
-from netmodel.sim.stations import Station
-
-MODES = ("iptables", "ipvs", "nftables", "ebpf")
+from netmodel.stations import Station
 
 CONTROLPLANE_SPAWN_KEY = 0x6B70  # "kp"
 """First element of this module's SeedSequence spawn keys (see the module docstring)."""
@@ -54,17 +61,6 @@ CONTROLPLANE_SPAWN_KEY = 0x6B70  # "kp"
 CONTROLPLANE_PURPOSES = ("change-arrivals", "changed-service", "watch-order", "proxy-phase",
                          "changed-endpoint", "pod-node", "pod-start")
 """Stream names; their position is part of the seed, so only ever append."""
-
-SYNC_PROXY_RULES_BUCKETS: tuple[float, ...] = tuple(0.001 * 2 ** i for i in range(15))
-"""kube-proxy's `sync_proxy_rules_duration_seconds` buckets: exponential from 1 ms, factor 2,
-15 buckets (pkg/proxy/metrics/metrics.go; reference-figures.md)."""
-
-NETWORK_PROGRAMMING_BUCKETS: tuple[float, ...] = (
-    (0.25, 0.5) + tuple(float(s) for s in range(1, 60)) + tuple(float(s) for s in range(60, 120, 5))
-    + tuple(float(s) for s in range(120, 301, 30)))
-"""kube-proxy's `network_programming_duration_seconds` buckets: 0.25, 0.5, 1..59 by 1,
-60..115 by 5, 120..300 by 30 (pkg/proxy/metrics/metrics.go; reference-figures.md)."""
-
 
 @dataclass(frozen=True)
 class ControlPlaneConfig:
@@ -111,8 +107,8 @@ class ControlPlaneConfig:
     `full_resync_period` (what a scenario point uses)."""
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise NetmodelError(f"unknown mode {self.mode!r} (known: {', '.join(MODES)})",
+        if self.mode not in KUBE_PROXY_MODES:
+            raise NetmodelError(f"unknown mode {self.mode!r} (known: {', '.join(KUBE_PROXY_MODES)})",
                                 field="mode")
         for name in ("nodes", "services", "endpoints_per_service", "burst_syncs"):
             if getattr(self, name) < 1:
@@ -412,40 +408,6 @@ def run_controlplane(config: ControlPlaneConfig, profile: Profile,
         sync_durations=np.array(cols[2], dtype=float), sync_full=np.array(cols[3], dtype=bool),
         sync_changes=np.array(cols[4], dtype=int),
         watch_bytes_per_second=watch_bytes / window if window > 0 else 0.0, end_time=end)
-
-
-def _number(value: float) -> str:
-    """Shortest text that reads back as `value`; integers without '.0' (as Prometheus' Go
-    client writes them)."""
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
-
-
-def histogram_text(name: str, help_text: str, values: np.ndarray,
-                   buckets: tuple[float, ...]) -> str:
-    """One Prometheus histogram in text exposition format: HELP, TYPE, cumulative
-    `_bucket{le=...}` lines (+Inf last), `_sum`, `_count`."""
-    ordered = np.sort(np.asarray(values, dtype=float))
-    counts = np.searchsorted(ordered, np.asarray(buckets), side="right")
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-    lines += [f'{name}_bucket{{le="{_number(b)}"}} {int(n)}' for b, n in zip(buckets, counts)]
-    lines += [f'{name}_bucket{{le="+Inf"}} {ordered.size}',
-              f"{name}_sum {_number(float(ordered.sum()))}", f"{name}_count {ordered.size}"]
-    return "\n".join(lines) + "\n"
-
-
-def prometheus_histograms(result: ControlPlaneResult) -> str:
-    """kube-proxy's two histograms of a run, as a scrape of all sampled nodes together would
-    sum them, in text exposition format with kube-proxy's names and buckets."""
-    return (histogram_text("kubeproxy_sync_proxy_rules_duration_seconds",
-                           "SyncProxyRules latency in seconds", result.sync_durations,
-                           SYNC_PROXY_RULES_BUCKETS)
-            + histogram_text("kubeproxy_network_programming_duration_seconds",
-                             "In Cluster Network Programming Latency in seconds",
-                             result.programming_durations, NETWORK_PROGRAMMING_BUCKETS))
 
 
 def controlplane_config(scenario: "Scenario", replication: int) -> ControlPlaneConfig:

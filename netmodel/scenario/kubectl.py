@@ -47,12 +47,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from netmodel.cluster.addresses import blocks_taken
 from netmodel.errors import NetmodelError
-from netmodel.scenario.loader import describe_validation_error, dotted
-from netmodel.scenario.schema import Cluster, Scenario
+from netmodel.scenario.loader import validate_scenario
+from netmodel.scenario.schema import Cluster
+from netmodel.units import format_count
 
 
 @dataclass(frozen=True)
@@ -176,12 +176,12 @@ class KubectlImport:
 
     def counts(self) -> str:
         """'3 nodes, 10 Services, 11 endpoints'."""
-        return (f"{_count(self.nodes, 'node')}, {_count(self.services, 'Service')}, "
-                f"{_count(self.endpoints, 'endpoint')}")
+        return (f"{format_count(self.nodes, 'node')}, {format_count(self.services, 'Service')}, "
+                f"{format_count(self.endpoints, 'endpoint')}")
 
     def skipped_text(self) -> str:
         """'1 not-ready endpoint (only ready endpoints receive traffic); ...' or 'nothing'."""
-        return "; ".join(f"{_count(n, what, _WHY[what][0])} ({_WHY[what][1]})"
+        return "; ".join(f"{format_count(n, what, _WHY[what][0])} ({_WHY[what][1]})"
                          for what, n in self.skipped.items()) or "nothing"
 
     def text(self) -> str:
@@ -257,10 +257,18 @@ def _cluster(nodes: list[dict], facts: list[_NodeFacts], notes: list[str]) -> di
     """The `cluster` section the nodes agree on (in the schema's field order), adding to
     `notes` where they differ or a value cannot be used."""
     cluster: dict[str, Any] = {}
-    # --- pods_per_node -----------------------------------------------------------------
-    pods = Counter(f.pods for f in facts if f.pods is not None)
     mask = Counter(IPv4Network(n["pod_cidr"]).prefixlen for n in nodes if "pod_cidr" in n)
     block = max(mask.items(), key=lambda kv: (kv[1], -kv[0]))[0] if mask else None
+    cluster.update(_pods_per_node(facts, block, notes))
+    cluster["provider"] = _provider(nodes, facts, notes)
+    if block is not None:
+        cluster.update(_pod_cidr(nodes, mask, block, notes))
+    return cluster
+
+
+def _pods_per_node(facts: list[_NodeFacts], block: int | None, notes: list[str]) -> dict[str, int]:
+    """`pods_per_node`: the nodes' most common allocatable Pods, if their Pod blocks hold it."""
+    pods = Counter(f.pods for f in facts if f.pods is not None)
     if pods:
         per_node = max(pods.items(), key=lambda kv: (kv[1], kv[0]))[0]
         if len(pods) > 1 or sum(pods.values()) < len(facts):
@@ -270,15 +278,18 @@ def _cluster(nodes: list[dict], facts: list[_NodeFacts], notes: list[str]) -> di
                          "the most common" + (", the larger of a tie" if tie else ""))
         room = _host_count(block if block is not None else DEFAULT_NODE_CIDR_MASK)
         if per_node <= room:
-            cluster["pods_per_node"] = per_node
-        else:
-            where = (f"the nodes' /{block} Pod CIDRs" if block is not None else
-                     f"the /{DEFAULT_NODE_CIDR_MASK} Pod block the model gives a node that "
-                     f"lists no spec.podCIDR")
-            notes.append(f"pods_per_node left at {DEFAULT_PODS_PER_NODE}: {per_node:,} Pods "
-                         f"do not fit {where} ({room:,} Pod IPs); the model gives every Pod an "
-                         "IP of its node's block")
-    # --- provider ----------------------------------------------------------------------
+            return {"pods_per_node": per_node}
+        where = (f"the nodes' /{block} Pod CIDRs" if block is not None else
+                 f"the /{DEFAULT_NODE_CIDR_MASK} Pod block the model gives a node that "
+                 f"lists no spec.podCIDR")
+        notes.append(f"pods_per_node left at {DEFAULT_PODS_PER_NODE}: {per_node:,} Pods "
+                     f"do not fit {where} ({room:,} Pod IPs); the model gives every Pod an "
+                     "IP of its node's block")
+    return {}
+
+
+def _provider(nodes: list[dict], facts: list[_NodeFacts], notes: list[str]) -> str:
+    """'cloud' when a node's providerID names a cloud or a node has an ExternalIP."""
     ids = Counter(f.provider_id for f in facts)
     clouds = sorted(i for i in ids if i in CLOUD_PROVIDER_IDS)
     unknown = sorted(i for i in ids if i is not None and i not in CLOUD_PROVIDER_IDS
@@ -291,45 +302,47 @@ def _cluster(nodes: list[dict], facts: list[_NodeFacts], notes: list[str]) -> di
         notes.append(f"spec.providerID {names}: not a known cloud, provider from the nodes' "
                      "ExternalIPs")
     external = any("external_ip" in n for n in nodes)
-    cluster["provider"] = "cloud" if clouds or external else "bare-metal"
-    # --- pod_cidr, node_cidr_mask --------------------------------------------------------
-    if block is not None:
-        given = [IPv4Network(n["pod_cidr"]) for n in nodes if "pod_cidr" in n]
-        missing = len(nodes) - len(given)
-        if len(mask) > 1:
-            tie = list(mask.values()).count(mask[block]) > 1
-            notes.append("nodes differ in the size of their Pod CIDR ("
-                         + _tally(mask, len(given), "/{}") + f"): node_cidr_mask is {block}, "
-                         "the most common" + (", the shorter prefix of a tie" if tie else ""))
-        if missing:
-            notes.append(f"{_count(missing, 'node')} list{'s' if missing == 1 else ''} no IPv4 "
-                         "spec.podCIDR: the model gives "
-                         f"{'it a block' if missing == 1 else 'them blocks'} of cluster.pod_cidr")
-        default_holds = (block >= DEFAULT_POD_CIDR.prefixlen
-                         and all(net.subnet_of(DEFAULT_POD_CIDR) for net in given)
-                         and _free_blocks(DEFAULT_POD_CIDR, block, given) >= missing)
-        if not default_holds:
-            span = given[0]
-            while not all(net.subnet_of(span) for net in given):
-                span = span.supernet()
-            if _free_blocks(span, block, given) >= missing:
-                cluster["pod_cidr"] = str(span)
-            else:
-                notes.append(f"pod_cidr left at {DEFAULT_POD_CIDR}: {span}, the smallest "
-                             f"network holding the nodes' Pod CIDRs, has no free /{block} for "
-                             f"the {_count(missing, 'node')} without one")
-        cluster["node_cidr_mask"] = block
+    return "cloud" if clouds or external else "bare-metal"
+
+
+def _pod_cidr(nodes: list[dict], mask: Counter, block: int, notes: list[str]) -> dict[str, Any]:
+    """`pod_cidr` (when the default does not hold the nodes' blocks) and `node_cidr_mask`."""
+    cluster: dict[str, Any] = {}
+    given = [IPv4Network(n["pod_cidr"]) for n in nodes if "pod_cidr" in n]
+    missing = len(nodes) - len(given)
+    if len(mask) > 1:
+        tie = list(mask.values()).count(mask[block]) > 1
+        notes.append("nodes differ in the size of their Pod CIDR ("
+                     + _tally(mask, len(given), "/{}") + f"): node_cidr_mask is {block}, "
+                     "the most common" + (", the shorter prefix of a tie" if tie else ""))
+    if missing:
+        notes.append(f"{format_count(missing, 'node')} list{'s' if missing == 1 else ''} no IPv4 "
+                     "spec.podCIDR: the model gives "
+                     f"{'it a block' if missing == 1 else 'them blocks'} of cluster.pod_cidr")
+    default_holds = (block >= DEFAULT_POD_CIDR.prefixlen
+                     and all(net.subnet_of(DEFAULT_POD_CIDR) for net in given)
+                     and _free_blocks(DEFAULT_POD_CIDR, block, given) >= missing)
+    if not default_holds:
+        span = given[0]
+        while not all(net.subnet_of(span) for net in given):
+            span = span.supernet()
+        if _free_blocks(span, block, given) >= missing:
+            cluster["pod_cidr"] = str(span)
+        else:
+            notes.append(f"pod_cidr left at {DEFAULT_POD_CIDR}: {span}, the smallest "
+                         f"network holding the nodes' Pod CIDRs, has no free /{block} for "
+                         f"the {format_count(missing, 'node')} without one")
+    cluster["node_cidr_mask"] = block
     return cluster
 
 
 def _check(scenario: dict[str, Any], source: str) -> None:
     """Raise NetmodelError naming `source` if `scenario` is not a valid scenario."""
     try:
-        Scenario.model_validate(scenario)
-    except ValidationError as exc:
-        at, message = describe_validation_error(exc, scenario)
-        raise NetmodelError(f"the imported cluster is not a valid scenario: "
-                            f"{dotted(at) + ': ' if at else ''}{message}", file=source) from None
+        validate_scenario(scenario)
+    except NetmodelError as err:
+        raise NetmodelError(f"the imported cluster is not a valid scenario: {err}",
+                            file=source) from None
 
 
 class _Reader:
@@ -360,22 +373,10 @@ class _Reader:
                                 file=str(folder / source.names[0]))
         file = self.files[source] = str(folder / present[0])
         run = f"run '{source.command} > {present[0]}'"
-        try:
-            text = (folder / present[0]).read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            raise NetmodelError(f"not UTF-8 text; {run}", file=file) from None
-        start = text.lstrip()
-        if not start:
-            raise NetmodelError(f"empty; {run}", file=file)
-        if start[0] not in "{[":
-            what = "YAML (-o yaml)" if re.match(r"(apiVersion|kind|items):", start) else \
-                "kubectl's text output"
-            raise NetmodelError(f"this is {what}; {run}", file=file)
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise NetmodelError(f"not valid JSON: {exc.msg} (column {exc.colno})", file=file,
-                                line=exc.lineno) from None
+        return self._listed(_json_of(folder / present[0], file, run), source, file, run)
+
+    def _listed(self, data: Any, source: Source, file: str, run: str) -> list[dict]:
+        """The items of a listing's JSON, each checked to be an object of its kind."""
         if isinstance(data, list):
             items = data
         elif isinstance(data, dict) and isinstance(data.get("items"), list):
@@ -405,7 +406,29 @@ class _Reader:
         """An inventory node (name, internal_ip, external_ip, hostname, pod_cidr) and what
         it says about the cluster."""
         at = f"items[{i}]"
-        found: dict[str, str] = {}  # the first IPv4 address of each kind
+        found = self._node_addresses(at, item)
+        spec = _get(item, "spec") or {}
+        if not isinstance(spec, dict):
+            raise self.error(NODES, f"{at}.spec", f"expected a mapping, got {_show(spec)}")
+        pod_cidr = self._node_pod_cidr(at, spec)
+        if pod_cidr is not None:
+            found["pod_cidr"] = pod_cidr
+        node = {"name": self.text(NODES, f"{at}.metadata.name", _get(item, "metadata", "name"),
+                                  required=True)}
+        node.update((key, found[key]) for key in ("internal_ip", "external_ip", "hostname",
+                                                  "pod_cidr") if key in found)
+        provider_id = self.text(NODES, f"{at}.spec.providerID", spec.get("providerID"))
+        pods = None
+        for part in ("allocatable", "capacity"):
+            value = _get(item, "status", part, "pods")
+            if value is not None:
+                pods = self.pods(f"{at}.status.{part}.pods", value)
+                break
+        return node, _NodeFacts(_provider_scheme(provider_id), pods)
+
+    def _node_addresses(self, at: str, item: dict) -> dict[str, str]:
+        """The node's first InternalIP and ExternalIP (IPv4) and Hostname."""
+        found: dict[str, str] = {}
         addresses = _get(item, "status", "addresses") or []
         if not isinstance(addresses, list):
             raise self.error(NODES, f"{at}.status.addresses",
@@ -421,9 +444,10 @@ class _Reader:
                 found.setdefault(key, value)
             elif (ip := self.ip(NODES, where, value)) is not None:
                 found.setdefault(key, str(ip))
-        spec = _get(item, "spec") or {}
-        if not isinstance(spec, dict):
-            raise self.error(NODES, f"{at}.spec", f"expected a mapping, got {_show(spec)}")
+        return found
+
+    def _node_pod_cidr(self, at: str, spec: dict) -> str | None:
+        """The node's first IPv4 Pod CIDR (spec.podCIDRs, else spec.podCIDR)."""
         if spec.get("podCIDRs"):  # podCIDRs[0] is podCIDR (API docs)
             cidrs = spec["podCIDRs"]
             if not isinstance(cidrs, list):
@@ -433,25 +457,15 @@ class _Reader:
         else:
             cidrs = [c for c in [spec.get("podCIDR")] if c]
             places = [f"{at}.spec.podCIDR"]
-        for at_cidr, cidr in zip(places, cidrs):
+        first = None
+        for at_cidr, cidr in zip(places, cidrs):  # every one read: IPv6 ones are counted
             net = self.network(NODES, at_cidr, cidr)
-            if net is not None and "pod_cidr" not in found:
+            if net is not None and first is None:
                 if net.prefixlen not in NODE_CIDR_MASKS:
                     raise self.error(NODES, at_cidr, f"expected a node Pod CIDR of /"
                                      f"{NODE_CIDR_MASKS[0]} to /{NODE_CIDR_MASKS[-1]}, got {net}")
-                found["pod_cidr"] = str(net)
-        node = {"name": self.text(NODES, f"{at}.metadata.name", _get(item, "metadata", "name"),
-                                  required=True)}
-        node.update((key, found[key]) for key in ("internal_ip", "external_ip", "hostname",
-                                                  "pod_cidr") if key in found)
-        provider_id = self.text(NODES, f"{at}.spec.providerID", spec.get("providerID"))
-        pods = None
-        for part in ("allocatable", "capacity"):
-            value = _get(item, "status", part, "pods")
-            if value is not None:
-                pods = self.pods(f"{at}.status.{part}.pods", value)
-                break
-        return node, _NodeFacts(_provider_scheme(provider_id), pods)
+                first = str(net)
+        return first
 
     def service(self, i: int, item: dict) -> dict | None:
         """An inventory Service, or None for an IPv6-only one."""
@@ -636,6 +650,26 @@ class _Placer:
         return name if name in self.names else None
 
 
+def _json_of(path: Path, file: str, run: str) -> Any:
+    """The JSON of a listing file; one line on what it is instead when it is not JSON."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise NetmodelError(f"not UTF-8 text; {run}", file=file) from None
+    start = text.lstrip()
+    if not start:
+        raise NetmodelError(f"empty; {run}", file=file)
+    if start[0] not in "{[":
+        what = "YAML (-o yaml)" if re.match(r"(apiVersion|kind|items):", start) else \
+            "kubectl's text output"
+        raise NetmodelError(f"this is {what}; {run}", file=file)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NetmodelError(f"not valid JSON: {exc.msg} (column {exc.colno})", file=file,
+                            line=exc.lineno) from None
+
+
 def _provider_scheme(provider_id: str | None) -> str | None:
     """'aws' for 'aws:///us-east-1a/i-0abc'; 'oci' for a bare OCID; '' for a providerID
     with no scheme; None for none."""
@@ -658,7 +692,7 @@ def _tally(counter: Counter, total: int, shape: str) -> str:
     if missing:
         parts.append("none")
         counts.append(missing)
-    return ", ".join(f"{what} on {_count(n, 'node')}" for what, n in zip(parts, counts))
+    return ", ".join(f"{what} on {format_count(n, 'node')}" for what, n in zip(parts, counts))
 
 
 def _order(value: Any) -> tuple:
@@ -690,9 +724,6 @@ def _a(noun: Any) -> str:
     noun = str(noun)
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
-
-def _count(n: int, thing: str, plural: str = "s") -> str:
-    return f"{n:,} {thing}{'' if n == 1 else plural}"
 
 
 def _show(value: Any) -> str:

@@ -297,50 +297,70 @@ def generate_churn(scenario: Scenario, profile: Profile, offsets: np.ndarray,
     cluster = _Cluster(np.asarray(offsets), np.asarray(nodes_of), scenario.node_count,
                        PodStart(profile, cp.readiness_delay, rng["pod-start"]), rng["pod-node"],
                        cp.pre_stop)
-    queue: list[tuple[float, int, str, int]] = []
-    order = count()
-
-    def at(t: float, action: str, target: int) -> None:
-        heapq.heappush(queue, (t, next(order), action, target))
-
-    events = []
-    for event in cp.events:
-        events.append(event.what)
-        at(event.what.at, "event", len(events) - 1)
+    controllers = _Controllers(cluster, cp, rng["changed-endpoint"])
+    for i, event in enumerate(cp.events):
+        controllers.at(event.what.at, "event", i)
     for t, s in _steady(cp.churn_rate, cp.duration, len(offsets) - 1, rng):
-        at(t, "replace", s)
-    scheduled = len(cluster.node)
-    while queue:
-        t, _, action, target = heapq.heappop(queue)
-        touched = [target]
-        if action == "replace":   # a Ready Pod of the Service deleted; its ReplicaSet replaces it
-            ready = [e for e in cluster.pods[target] if cluster.available(e, t)]
-            if not ready:
-                continue
-            cluster.delete(ready[int(rng["changed-endpoint"].integers(len(ready)))], t)
-        elif action == "mark":
-            touched = cluster.mark(target, t)
-            at(t + cp.eviction_timeout, "evict", target)
-        elif action == "evict":
-            touched = cluster.evict(target, t)
-        elif action == "event":
-            what = events[target]
-            if isinstance(what, NodeFailure):
-                cluster.fail(what.node, t)
-                at(t + cp.node_monitor_grace_period, "mark", what.node)
-                continue
-            touched = [what.service]
-            if isinstance(what, Scale):
-                cluster.desired[what.service] = what.replicas
-            else:  # a rollout: every existing Pod (a running rollout's new ones too) is old
-                cluster.rollouts[what.service] = (what, set(cluster.pods[what.service]))
-        for s in touched:  # action "ready": the Deployment looks again
-            cluster.reconcile(s, t)
-        for e in range(scheduled, len(cluster.node)):   # Pods created just now
-            if cluster.ready[e] < math.inf:
-                at(cluster.ready[e], "ready", cluster.service[e])
-        scheduled = len(cluster.node)
+        controllers.at(t, "replace", s)
+    controllers.run()
     return cluster.build()
+
+
+class _Controllers:
+    """The controllers acting on the cluster, one queued action after another in time
+    order: ReplicaSets replacing deleted Pods, Deployments (scaling, rolling), the node
+    lifecycle controller marking and evicting a failed node's Pods."""
+
+    def __init__(self, cluster: _Cluster, cp, changed_endpoint: np.random.Generator):
+        self.cluster, self.cp, self.changed_endpoint = cluster, cp, changed_endpoint
+        self.events = [event.what for event in cp.events]
+        self.queue: list[tuple[float, int, str, int]] = []
+        self.order = count()
+
+    def at(self, t: float, action: str, target: int) -> None:
+        heapq.heappush(self.queue, (t, next(self.order), action, target))
+
+    def run(self) -> None:
+        """Every action, and the Deployments' look at the Services each touched."""
+        cluster = self.cluster
+        scheduled = len(cluster.node)
+        act = {"replace": self._replace, "mark": self._mark, "evict": self._evict,
+               "event": self._event, "ready": lambda target, t: [target]}
+        while self.queue:
+            t, _, action, target = heapq.heappop(self.queue)
+            for s in act[action](target, t):  # the Deployment looks again
+                cluster.reconcile(s, t)
+            for e in range(scheduled, len(cluster.node)):   # Pods created just now
+                if cluster.ready[e] < math.inf:
+                    self.at(cluster.ready[e], "ready", cluster.service[e])
+            scheduled = len(cluster.node)
+
+    def _replace(self, s: int, t: float) -> list[int]:
+        """A Ready Pod of Service `s` deleted; its ReplicaSet replaces it."""
+        ready = [e for e in self.cluster.pods[s] if self.cluster.available(e, t)]
+        if not ready:
+            return []
+        self.cluster.delete(ready[int(self.changed_endpoint.integers(len(ready)))], t)
+        return [s]
+
+    def _mark(self, node: int, t: float) -> list[int]:
+        self.at(t + self.cp.eviction_timeout, "evict", node)
+        return self.cluster.mark(node, t)
+
+    def _evict(self, node: int, t: float) -> list[int]:
+        return self.cluster.evict(node, t)
+
+    def _event(self, i: int, t: float) -> list[int]:
+        what = self.events[i]
+        if isinstance(what, NodeFailure):
+            self.cluster.fail(what.node, t)
+            self.at(t + self.cp.node_monitor_grace_period, "mark", what.node)
+            return []
+        if isinstance(what, Scale):
+            self.cluster.desired[what.service] = what.replicas
+        else:  # a rollout: every existing Pod (a running rollout's new ones too) is old
+            self.cluster.rollouts[what.service] = (what, set(self.cluster.pods[what.service]))
+        return [what.service]
 
 
 def _steady(rate: float, duration: float, services: int,

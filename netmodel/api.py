@@ -1,0 +1,150 @@
+"""The Python API: everything the `netmodel` command does, as functions for notebooks and
+scripts. The command line is a thin layer over these.
+
+    import netmodel
+
+    qs = netmodel.load("scenarios/quickstart.yaml")
+    big = netmodel.override(qs, {"services.count": 5000, "kube_proxy.mode": "nftables"})
+    rows = netmodel.run(big)                          # one row per traffic kind
+    summary = netmodel.sweep(qs, "results/qs", jobs=2)
+    requests = netmodel.records(big)                  # one row per request
+    print(netmodel.trace(big, "pod-clusterip").totals())
+    figures = netmodel.figures(summary, ["services.count", "kube_proxy.mode"])
+
+Paths are dotted scenario fields, set exactly as `--set` and sweep axes set them
+(`netmodel.scenario.overrides`). Every result is deterministic: the same scenario and seed
+give the same numbers, whichever executor runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from netmodel.connections.trace import Trace
+from netmodel.costs.profile import Profile
+from netmodel.errors import NetmodelError
+from netmodel.scenario.loader import LoadedScenario, load_scenario, parse_scenario
+from netmodel.scenario.overrides import with_overrides
+from netmodel.scenario.schema import Scenario
+from netmodel.scenario.sweep import SweepPoint, expand_sweep
+from netmodel.vocabulary import DROP_REASONS, TRAFFIC_KINDS
+
+Settings = Mapping[str, Any] | Iterable[tuple[str, Any]]
+"""Dotted path -> value, as a mapping or as (path, value) pairs applied in order."""
+
+
+def load(source: str | Path, *, text: str | None = None, settings: Settings = ()) -> LoadedScenario:
+    """The scenario in YAML file `source` (or in `text`, named `source` in errors),
+    validated, with `settings` applied; a NetmodelError naming file, line and field."""
+    if text is not None:
+        loaded = parse_scenario(text, str(source), Path.cwd())
+    else:
+        loaded = load_scenario(source)
+    return override(loaded, settings)
+
+
+def override(loaded: LoadedScenario, settings: Settings) -> LoadedScenario:
+    """The scenario with fields set by dotted path (as `--set PATH=VALUE`), validated again."""
+    pairs = settings.items() if isinstance(settings, Mapping) else settings
+    return with_overrides(loaded, pairs)
+
+
+def points(loaded: LoadedScenario) -> list[SweepPoint]:
+    """The scenario's sweep points in order (one point when it has no sweep)."""
+    return expand_sweep(loaded)
+
+
+def point(loaded: LoadedScenario, point_id: int | None = None) -> tuple[Scenario, Profile]:
+    """Sweep point `point_id`'s scenario and profile; None: the scenario without its sweep."""
+    if point_id is None:
+        return loaded.scenario.model_copy(update={"sweep": None}), loaded.profile
+    found = {p.point_id: p for p in expand_sweep(loaded)}
+    if point_id not in found:
+        raise NetmodelError(f"no sweep point {point_id} (points are {min(found)} to {max(found)})",
+                            field="point")
+    return found[point_id].scenario, found[point_id].profile
+
+
+def run(loaded: LoadedScenario, *, point_id: int | None = None, engine: str = "simpy",
+        metrics_dir: Path | None = None) -> pd.DataFrame:
+    """Simulate one point (default: the scenario without its sweep): one row per traffic
+    kind, columns as `netmodel.results.summary.COLUMNS` (seconds, core-seconds). With
+    `metrics_dir`, kube-proxy's histograms go to DIR/<name>-r<replication>.prom."""
+    from netmodel.run.point import run_point
+
+    scenario, profile = point(loaded, point_id)
+    sink = None if metrics_dir is None else _metrics_sink(scenario, Path(metrics_dir))
+    return pd.DataFrame.from_records(run_point(scenario, profile, sink, engine))
+
+
+def sweep(loaded: LoadedScenario, out: str | Path | None = None, *, jobs: int = 1,
+          executor: Executor | None = None, quiet: bool = True, force: bool = False,
+          metrics_dir: Path | None = None) -> pd.DataFrame:
+    """Run every sweep point not yet in folder `out` (default results/<name>) and return the
+    summary; the folder gets summary.parquet, summary.csv, meta.json and plots/. Points run
+    on `executor` (any concurrent.futures.Executor, e.g. a Dask client's), else on `jobs`
+    local processes. Resumable: a second call runs only what is missing."""
+    from netmodel.run.sweep import run_sweep
+
+    out = Path(out) if out is not None else Path("results") / loaded.scenario.name
+    return run_sweep(loaded, out, jobs=jobs, executor=executor, quiet=quiet, force=force,
+                     metrics_dir=None if metrics_dir is None else Path(metrics_dir))
+
+
+def records(loaded: LoadedScenario, *, point_id: int | None = None, replication: int = 0,
+            engine: str = "simpy") -> pd.DataFrame:
+    """What became of every request of one replication, one row each: traffic kind, status
+    ('completed', 'in-flight' or the drop reason), start and end (s), latency (s), rule
+    lookup and softirq CPU (core-seconds), whether it crossed nodes, the endpoint served."""
+    from netmodel.engines import simulate
+
+    scenario, profile = point(loaded, point_id)
+    res = simulate(scenario, profile, replication, engine)
+    states = np.array(["in-flight", "completed", *DROP_REASONS])
+    return pd.DataFrame({
+        "traffic": np.array(TRAFFIC_KINDS)[res.kind], "status": states[res.status],
+        "start_s": res.start, "end_s": res.end, "latency_s": res.end - res.start,
+        "lookup_cpu_s": res.lookup_cpu, "softirq_cpu_s": res.softirq_cpu,
+        "cross_node": res.cross_node, "endpoint": res.endpoint})
+
+
+def trace(loaded: LoadedScenario, kind: str, service: str | None = None) -> Trace:
+    """The hop-by-hop path of traffic `kind` to `service` (default: the most popular one it
+    can call), with zero-load costs, or why it cannot work."""
+    from netmodel.connections.trace import trace as traced
+
+    scenario, profile = point(loaded)
+    return traced(scenario, profile, kind, service)
+
+
+def figures(summary: pd.DataFrame, axes: list[str] | None = None) -> dict:
+    """The standard figures of a sweep's summary table by name (matplotlib Figures, as a
+    sweep saves them under plots/). `axes`: the swept fields; default: the columns a sweep
+    writes between `point_id` and `kube_proxy.mode` (the mode is always told apart)."""
+    from netmodel.results.plots import summary_figures
+
+    if axes is None:
+        columns = list(summary.columns)
+        axes = columns[columns.index("point_id") + 1:columns.index("kube_proxy.mode")]
+    return summary_figures(summary, axes)
+
+
+def _metrics_sink(scenario: Scenario, directory: Path):
+    """A control_sink for run_point writing each replication's Prometheus text."""
+    from netmodel.results.prometheus import metrics_paths, prometheus_histograms
+
+    if not scenario.control_plane.enabled:
+        raise NetmodelError("needs control_plane.enabled: true in the scenario", field="--metrics")
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = metrics_paths(directory, scenario.name, scenario.run.replications)
+
+    def write(replication: int, result) -> None:
+        paths[replication].write_text(prometheus_histograms(result))
+
+    return write

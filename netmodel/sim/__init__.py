@@ -1,1 +1,0 @@
-"""The SimPy engine: stations, seeded random streams, and the request processes."""

@@ -1,0 +1,37 @@
+"""The words netmodel is made of, each written once: traffic kinds, kube-proxy modes, and
+what can become of a request.
+
+A leaf module: it imports nothing from netmodel, so the schema, the paths, the engines
+and the results all take their words from here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+TrafficKind = Literal[
+    "pod-pod-same-node", "pod-pod-cross-node", "pod-clusterip", "external-nodeport",
+    "external-loadbalancer", "external-ingress", "kubectl-proxy", "kubectl-port-forward"]
+TRAFFIC_KINDS: tuple[str, ...] = get_args(TrafficKind)
+"""Ways a request reaches a Pod; the position of a kind is its code in per-request records."""
+
+KubeProxyMode = Literal["iptables", "ipvs", "nftables", "ebpf"]
+KUBE_PROXY_MODES: tuple[str, ...] = get_args(KubeProxyMode)
+"""The Service proxy's modes (ebpf: Cilium-style socket load balancing)."""
+
+IN_FLIGHT, COMPLETED = 0, 1
+"""Request states in per-request records; a dropped request has its drop code."""
+
+DROP_REASONS: tuple[str, ...] = (
+    "no-endpoints", "server-queue-full", "timeout", "no-local-endpoint", "apiserver-throttled",
+    "stale-endpoint")
+"""Why a request was dropped; its status code is 2 + the position here. Append only.
+stale-endpoint: sent to an endpoint still in the rules (or EndpointSlice) whose Pod no
+longer serves."""
+
+(NO_ENDPOINTS, SERVER_QUEUE_FULL, TIMEOUT, NO_LOCAL_ENDPOINT, APISERVER_THROTTLED,
+ STALE_ENDPOINT) = range(2, 2 + len(DROP_REASONS))
+
+DROP_COLUMNS: tuple[str, ...] = tuple(f"dropped_{r.replace('-', '_')}" for r in DROP_REASONS)
+"""The summary's count column of each drop reason, in the same order."""
+

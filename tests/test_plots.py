@@ -178,3 +178,16 @@ def test_conntrack_figure_when_the_columns_are_there(tmp_path):
     left, right = _axis_lines(rows, "workload.rate", ["workload.rate"], "conntrack", _CONNTRACK).axes
     assert left.get_lines()[0].get_ydata().tolist() == [24_000.0, 120_000.0]
     assert right.get_lines()[0].get_ydata().tolist() == pytest.approx([18.31, 91.55], abs=0.01)
+
+
+def test_a_sweep_without_measured_requests_plots_a_note_instead_of_failing(tmp_path):
+    """Every request before run.warmup: p50/p99 are NaN at every point. 0.4.0's first API
+    example crashed here on the log x axis ('Data cannot be log-scaled')."""
+    df = summary(**{"services.count": [10, 100, 1000, 10000]}).assign(p50_s=float("nan"),
+                                                                      p99_s=float("nan"))
+    (path, _) = plot_summary(df, ["services.count"], tmp_path)
+    fig = _axis_lines(df[df.traffic == "pod-clusterip"], "services.count", ["services.count"],
+                      "pod-clusterip")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert len(texts) == 2 and all("no measured request" in t for t in texts)
+    assert path.read_bytes().startswith(PNG)

@@ -154,13 +154,17 @@ def _axis_lines(rows: pd.DataFrame, axis: str, swept: list[str], traffic: str,
             ax.errorbar(x[line], rows.loc[line, column] * factor,
                         yerr=rows.loc[line, ci] * factor if ci and with_ci else None, **style)
     left.legend(title="kube-proxy mode", fontsize="small")
-    for ax, (_, label, _, _) in zip((left, right), panels):
+    for ax, (column, label, _, _) in zip((left, right), panels):
         _style(ax, label)
         ax.set_xlabel(f"{axis} ({unit})" if unit else axis)
+        empty = rows[column].isna().all()
+        if empty:
+            ax.text(0.5, 0.5, "no value at any point\n(no measured request: all before\n"
+                    "run.warmup, or none completed)", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")
         if not numeric:
             ax.set_xticks(range(len(categories)), categories)
-            continue
-        if len(x) and x.min() > 0 and x.max() > _LOG_SPAN * x.min():
+        elif not empty and len(x) and x.min() > 0 and x.max() > _LOG_SPAN * x.min():
             ax.set_xscale("log")
             ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     fig.suptitle("; ".join([f"{traffic}: {axis} sweep", *held]))

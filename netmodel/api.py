@@ -76,7 +76,7 @@ def run(loaded: LoadedScenario, *, point_id: int | None = None, engine: str = "s
     """Simulate one point (default: the scenario without its sweep): one row per traffic
     kind, columns as `netmodel.results.summary.COLUMNS` (seconds, core-seconds). With
     `metrics_dir`, kube-proxy's histograms go to DIR/<name>-r<replication>.prom."""
-    from netmodel.run.point import run_point
+    from netmodel.runner.point import run_point
 
     scenario, profile = point(loaded, point_id)
     sink = None if metrics_dir is None else _metrics_sink(scenario, Path(metrics_dir))
@@ -90,7 +90,7 @@ def sweep(loaded: LoadedScenario, out: str | Path | None = None, *, jobs: int = 
     summary; the folder gets summary.parquet, summary.csv, meta.json and plots/. Points run
     on `executor` (any concurrent.futures.Executor, e.g. a Dask client's), else on `jobs`
     local processes. Resumable: a second call runs only what is missing."""
-    from netmodel.run.sweep import run_sweep
+    from netmodel.runner.sweep import run_sweep
 
     out = Path(out) if out is not None else Path("results") / loaded.scenario.name
     return run_sweep(loaded, out, jobs=jobs, executor=executor, quiet=quiet, force=force,

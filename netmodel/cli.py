@@ -212,7 +212,7 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from netmodel.run.sweep import PLOTS, SweepInterrupted
+    from netmodel.runner.sweep import PLOTS, SweepInterrupted
 
     loaded = _load(args)
     out = args.out if args.out is not None else Path("results") / loaded.scenario.name

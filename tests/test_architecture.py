@@ -30,7 +30,7 @@ LAYERS = (
     ("netmodel.connections",),
     ("netmodel.engines",),
     ("netmodel.results",),
-    ("netmodel.run",),
+    ("netmodel.runner",),
     ("netmodel.api",),
     ("netmodel.cli",),
 )
@@ -111,3 +111,12 @@ def test_ruff_finds_nothing():
     done = subprocess.run([ruff, "check", "--output-format", "concise", "netmodel", "tests",
                            "benchmarks"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_subpackage_shadows_a_public_name():
+    """`import netmodel.run.point` once bound `netmodel.run` to the package, hiding the API's
+    `run()`: a public name must not also be a module of the package."""
+    import netmodel
+
+    modules = {m.split(".")[1] for m in _modules() if m.count(".") >= 1}
+    assert modules.isdisjoint(netmodel.__all__)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import netmodel
-import netmodel.run.point
+import netmodel.runner.point
 from netmodel.cli import main
 from tests.test_sweep_runner import GRID, N_POINTS, Counting, fake_runner
 
@@ -35,7 +35,7 @@ def grid(tmp_path):
 def fake(monkeypatch):
     """Replace run_point by the fake runner; count its calls."""
     runner = Counting()
-    monkeypatch.setattr(netmodel.run.point, "run_point", runner)
+    monkeypatch.setattr(netmodel.runner.point, "run_point", runner)
     return runner
 
 
@@ -159,7 +159,7 @@ def test_sweep_refuses_another_scenarios_folder(grid, fake, tmp_path, capsys):
 
 
 def test_interrupted_sweep_says_how_to_resume(grid, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(netmodel.run.point, "run_point", Counting(interrupt_at=4))
+    monkeypatch.setattr(netmodel.runner.point, "run_point", Counting(interrupt_at=4))
     assert main(["sweep", str(grid), "--out", str(tmp_path / "out"), "--quiet"]) == 130
     assert capsys.readouterr().err == (f"interrupted: 3 of {N_POINTS} points done; run the "
                                        "same command again to resume\n")

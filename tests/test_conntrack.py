@@ -4,7 +4,7 @@ count of the entries the run held, and by hand on one node."""
 import numpy as np
 import pytest
 
-from netmodel.run.point import run_point
+from netmodel.runner.point import run_point
 from tests.conftest import make_scenario, walked
 
 

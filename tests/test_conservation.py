@@ -3,7 +3,7 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netmodel.run.point import run_point
+from netmodel.runner.point import run_point
 from netmodel.vocabulary import TRAFFIC_KINDS
 from tests.conftest import make_scenario
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from netmodel.cli import main
 from netmodel.controlplane.syncloop import controlplane_config
 from netmodel.results.summary import CONTROL_PLANE_COLUMNS
-from netmodel.run.point import run_point
+from netmodel.runner.point import run_point
 from netmodel.scenario.loader import load_scenario
 from netmodel.scenario.sweep import expand_sweep
 from tests.conftest import make_scenario

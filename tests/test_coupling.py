@@ -12,7 +12,7 @@ from netmodel.connections.replication import describe
 from netmodel.controlplane.syncloop import couple, watch_send_seconds
 from netmodel.costs.sync import iptables_sync_seconds
 from netmodel.engines import simulate
-from netmodel.run.point import run_point
+from netmodel.runner.point import run_point
 from netmodel.vocabulary import COMPLETED, IN_FLIGHT, STALE_ENDPOINT
 from tests.conftest import make_scenario
 

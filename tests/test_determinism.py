@@ -1,6 +1,6 @@
 """The real model: the same scenario and seed give the same bytes, whatever --jobs."""
 
-from netmodel.run.sweep import run_sweep
+from netmodel.runner.sweep import run_sweep
 from netmodel.scenario.loader import load_scenario
 
 SCENARIO = """\

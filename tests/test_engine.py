@@ -12,7 +12,7 @@ from netmodel.connections.trace import trace, trace_connection
 from netmodel.costs.model import LOOKUPS, zero_load_seconds
 from netmodel.engines import simulate
 from netmodel.results.summary import COLUMNS
-from netmodel.run.point import run_point
+from netmodel.runner.point import run_point
 from netmodel.vocabulary import COMPLETED, DROP_REASONS, IN_FLIGHT, TRAFFIC_KINDS
 from tests.conftest import make_scenario, walked
 

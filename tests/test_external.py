@@ -8,7 +8,7 @@ import pytest
 from netmodel.connections.placement import ROLES
 from netmodel.connections.replication import describe
 from netmodel.engines import simulate
-from netmodel.run.point import run_point
+from netmodel.runner.point import run_point
 from netmodel.vocabulary import APISERVER_THROTTLED, COMPLETED
 from tests.conftest import make_scenario
 

@@ -25,7 +25,7 @@ import pytest
 
 from netmodel.connections.trace import trace
 from netmodel.engines import simulate
-from netmodel.run.point import run_point
+from netmodel.runner.point import run_point
 from netmodel.scenario.loader import load_scenario
 from netmodel.scenario.sweep import expand_sweep
 from netmodel.vocabulary import TRAFFIC_KINDS

@@ -606,7 +606,7 @@ def test_shipped_reference_scenario_loads_and_checks():
 
 
 def test_shipped_reference_scenario_runs():
-    from netmodel.run.point import run_point
+    from netmodel.runner.point import run_point
 
     loaded = load_scenario(SHIPPED)
     scenario = loaded.scenario.model_copy(

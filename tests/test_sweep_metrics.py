@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-import netmodel.run.point
-import netmodel.run.sweep
+import netmodel.runner.point
+import netmodel.runner.sweep
 from netmodel.cli import main
 from netmodel.results.prometheus import prometheus_histograms
 from tests.conftest import make_scenario
 
-run_point = netmodel.run.point.run_point
+run_point = netmodel.runner.point.run_point
 
 SWEEP = """\
 name: cpm
@@ -52,7 +52,7 @@ class Recording:
 @pytest.fixture
 def recording(monkeypatch):
     runner = Recording()
-    monkeypatch.setattr(netmodel.run.point, "run_point", runner)
+    monkeypatch.setattr(netmodel.runner.point, "run_point", runner)
     return runner
 
 
@@ -94,13 +94,13 @@ def test_sweep_metrics_are_the_same_bytes_with_one_or_two_jobs(sweep_file, tmp_p
 def test_metrics_are_written_by_the_parent_before_each_point_file(sweep_file, tmp_path,
                                                                   monkeypatch):
     written = []
-    write_atomic = netmodel.run.sweep._write_atomic
+    write_atomic = netmodel.runner.sweep._write_atomic
 
     def recording_write(path, data):
         written.append(path.name)
         write_atomic(path, data)
 
-    monkeypatch.setattr(netmodel.run.sweep, "_write_atomic", recording_write)
+    monkeypatch.setattr(netmodel.runner.sweep, "_write_atomic", recording_write)
     assert sweep(sweep_file, tmp_path / "out", tmp_path / "m", "--quiet", "--jobs", "2") == 0
     # Workers are forked processes: a file they wrote themselves would not be listed here.
     assert sorted(n for n in written if n.endswith(".prom")) == PROM_FILES

@@ -20,7 +20,7 @@ import pytest
 
 from netmodel.errors import NetmodelError
 from netmodel.results.summary import COLUMNS, CONTROL_PLANE_COLUMNS, DROP_COLUMNS
-from netmodel.run.sweep import SweepInterrupted, run_sweep
+from netmodel.runner.sweep import SweepInterrupted, run_sweep
 from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.loader import load_scenario
 from netmodel.scenario.sweep import expand_sweep
@@ -243,7 +243,7 @@ def test_results_of_another_scenario_are_refused_unless_forced(tmp_path):
 def test_a_second_sweep_into_a_busy_folder_is_refused(tmp_path, capsys):
     """While one sweep holds OUT/.lock, another into OUT stops before touching anything."""
     from netmodel.cli import main
-    from netmodel.run.sweep import _exclusive
+    from netmodel.runner.sweep import _exclusive
 
     out = tmp_path / "out"
     loaded = write_grid(tmp_path)
@@ -303,7 +303,7 @@ def test_a_failing_point_propagates_its_error(tmp_path):
 
 CTRL_C_SCRIPT = """\
 import sys, time
-import netmodel.run.point
+import netmodel.runner.point
 from netmodel.cli import main
 from tests.test_sweep_runner import fake_runner
 
@@ -311,7 +311,7 @@ def slow(scenario, profile):
     time.sleep(0.4)
     return fake_runner(scenario, profile)
 
-netmodel.run.point.run_point = slow
+netmodel.runner.point.run_point = slow
 sys.exit(main(["sweep", sys.argv[1], "--out", sys.argv[2], "--jobs", "2"]))
 """
 

@@ -11,7 +11,7 @@ import pytest
 from netmodel.costs.model import CostModel
 from netmodel.engines import simulate
 from netmodel.paths import Placement, route
-from netmodel.run.point import run_point
+from netmodel.runner.point import run_point
 from tests.conftest import make_scenario
 
 pytestmark = pytest.mark.validation
@@ -93,7 +93,7 @@ def test_quickstart_shows_iptables_growing_and_the_others_flat():
     within 1% of their value at 10 Services."""
     from pathlib import Path
 
-    from netmodel.run.point import run_point
+    from netmodel.runner.point import run_point
     from netmodel.scenario.loader import load_scenario
     from netmodel.scenario.sweep import expand_sweep
 

@@ -25,13 +25,14 @@ def conntrack_entries(demand: Demand, connections: Connections, end: np.ndarray,
         return float("nan")
     last_request = demand.first + demand.requests - 1
     closed = np.where(np.isnan(end[last_request]), stop, end[last_request])
-    rate: dict[int, int] = {}
-    held: dict[int, float] = {}
-    mine = opened_in_run & (demand.clock >= since) & (demand.clock <= until)
-    for c in np.flatnonzero(mine).tolist():
-        for node in sorted(i for i in connections.on_path(c) if i >= 0):
-            rate[node] = rate.get(node, 0) + 1
-            held[node] = held.get(node, 0.0) + closed[c] - demand.clock[c]
-    if not rate:
+    mine = np.flatnonzero(opened_in_run & (demand.clock >= since) & (demand.clock <= until))
+    nodes = connections.path_nodes[mine]
+    on = nodes >= 0  # a cluster node (not absent, not the control plane's)
+    if not on.any():
         return float("nan")
-    return max(n / window * (held[node] / n + time_wait) for node, n in rate.items())
+    lifetime = np.repeat(closed[mine] - demand.clock[mine], on.sum(axis=1))
+    # row by row: each node's lifetimes are summed in connection order
+    rate = np.bincount(nodes[on])
+    held = np.bincount(nodes[on], weights=lifetime)
+    used = rate > 0
+    return float(np.max(rate[used] / window * (held[used] / rate[used] + time_wait)))

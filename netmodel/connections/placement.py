@@ -14,6 +14,7 @@ port. One function per way in; `netmodel trace` builds its connection with the s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -357,8 +358,15 @@ class Connections:
 
     def on_path(self, c: int) -> set[int]:
         """Cluster nodes (and CONTROL_PLANE) the requests of connection `c` cross, DNS aside."""
-        return {int(i) for i, role in zip(self.node[c].tolist(), ROLES)
-                if i != ABSENT and role != "dns"}
+        return {int(i) for i in self.path_nodes[c].tolist() if i != ABSENT}
+
+    @cached_property
+    def path_nodes(self) -> np.ndarray:
+        """(connections, roles but DNS) the distinct nodes each connection's requests cross,
+        ascending, ABSENT in the other places."""
+        nodes = np.sort(self.node[:, [i for i, role in enumerate(ROLES) if role != "dns"]], axis=1)
+        nodes[:, 1:][nodes[:, 1:] == nodes[:, :-1]] = ABSENT
+        return np.sort(nodes, axis=1)
 
 
 def place_connections(placer: Placer, kinds: list[str], service: np.ndarray,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netmodel.connections.conntrack import conntrack_entries
-from netmodel.connections.placement import Connections
+from netmodel.connections.placement import ABSENT, Connections
 from netmodel.connections.workload import Demand
 from netmodel.controlplane.syncloop import ControlPlaneResult
 from netmodel.scenario.schema import Scenario
@@ -66,9 +66,8 @@ class Recorder:
         self.softirq_cpu = np.zeros(n)
         arrived = demand.clock < stop  # an arrival at the stop instant is not processed
         placed = arrived & (connections.drop == 0)
-        cross = np.array([len(connections.on_path(c)) > 1 if placed[c] else False
-                          for c in range(len(connections))], dtype=bool)
-        self.cross = np.repeat(cross, count)
+        crossing = (connections.path_nodes != ABSENT).sum(axis=1) > 1
+        self.cross = np.repeat(placed & crossing, count)
         self.endpoint = np.repeat(np.where(placed, connections.endpoint, -1), count)
         self.start[first[placed]] = demand.clock[placed]
         self.lookup_cpu[first[placed]] = connections.lookup_cpu[placed]

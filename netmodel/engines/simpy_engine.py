@@ -64,6 +64,8 @@ class _Run:
         self._apiserver_inflight = 0
         self._coredns = [Station(env, sc.dns.coredns_cores, f"coredns-{r}")
                          for r in range(sc.dns.coredns_replicas)]
+        self._first = rep.demand.first.tolist()
+        self._requests_of = rep.demand.requests.tolist()
 
     def run(self) -> Records:
         self.env.process(self._arrivals())
@@ -81,13 +83,14 @@ class _Run:
     # -- one connection -----------------------------------------------------------
     def _connection(self, c: int):
         rep, conns = self.rep, self.rep.connections
-        kind = rep.kind(c)
-        connect, request = rep.plans[conns.route[c]]
+        route = int(conns.route[c])
+        kind = conns.routes[route][0]
+        connect, request = rep.plans[route]
         nodes = conns.nodes(c)
         where = {role: (None if i is None else self._node(i)) for role, i in nodes.items()}
         stations = self._stations(kind, c, nodes)
-        r0, n = int(rep.demand.first[c]), int(rep.demand.requests[c])
-        lookup = dict(zip(LOOKUPS, conns.lookup[c].tolist()))
+        r0, n = self._first[c], self._requests_of[c]
+        lookup = dict(zip(LOOKUPS, conns.lookup[c].tolist())) if connect else {}
         yield from self._requests(r0, n, int(conns.endpoint[c]), connect, request, where,
                                   stations, lookup)
 

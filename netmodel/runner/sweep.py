@@ -50,7 +50,7 @@ import netmodel
 from netmodel.costs.profile import Profile
 from netmodel.errors import NetmodelError
 from netmodel.results.prometheus import metrics_paths
-from netmodel.run.executors import LocalProcesses
+from netmodel.runner.executors import LocalProcesses
 from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.loader import LoadedScenario
 from netmodel.scenario.schema import Scenario
@@ -102,7 +102,7 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
     no point has `control_plane.enabled`. Raises `SweepInterrupted` on Ctrl-C.
     """
     if runner is None:
-        from netmodel.run.point import run_point as runner
+        from netmodel.runner.point import run_point as runner
     out_dir = Path(out_dir)
     points = sorted(expand_sweep(loaded), key=lambda p: p.point_id)
     axes = list(loaded.scenario.sweep.axes) if loaded.scenario.sweep else []

@@ -9,8 +9,8 @@ latency and throughput curves. The functions below are the public API (docs/api.
 
 __version__ = "0.4.0"
 
-__all__ = ["LoadedScenario", "NetmodelError", "Trace", "__version__", "figures", "load",
-           "override", "point", "points", "records", "run", "sweep", "trace"]
+__all__ = ["LoadedScenario", "NetmodelError", "Trace", "__version__", "figures", "import_kubectl",
+           "load", "override", "point", "points", "records", "run", "sweep", "trace"]
 
 _FROM = {"LoadedScenario": "netmodel.scenario.loader", "NetmodelError": "netmodel.errors",
          "Trace": "netmodel.connections.trace"}

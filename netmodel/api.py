@@ -71,7 +71,7 @@ def point(loaded: LoadedScenario, point_id: int | None = None) -> tuple[Scenario
     return found[point_id].scenario, found[point_id].profile
 
 
-def run(loaded: LoadedScenario, *, point_id: int | None = None, engine: str = "simpy",
+def run(loaded: LoadedScenario, *, point_id: int | None = None, engine: str = "auto",
         metrics_dir: Path | None = None) -> pd.DataFrame:
     """Simulate one point (default: the scenario without its sweep): one row per traffic
     kind, columns as `netmodel.results.summary.COLUMNS` (seconds, core-seconds). With
@@ -85,20 +85,21 @@ def run(loaded: LoadedScenario, *, point_id: int | None = None, engine: str = "s
 
 def sweep(loaded: LoadedScenario, out: str | Path | None = None, *, jobs: int = 1,
           executor: Executor | None = None, quiet: bool = True, force: bool = False,
-          metrics_dir: Path | None = None) -> pd.DataFrame:
+          metrics_dir: Path | None = None, engine: str = "auto") -> pd.DataFrame:
     """Run every sweep point not yet in folder `out` (default results/<name>) and return the
     summary; the folder gets summary.parquet, summary.csv, meta.json and plots/. Points run
     on `executor` (any concurrent.futures.Executor, e.g. a Dask client's), else on `jobs`
-    local processes. Resumable: a second call runs only what is missing."""
+    local processes, walked by `engine` (a name, or auto: the first engine that runs each
+    replication exactly). Resumable: a second call runs only what is missing."""
     from netmodel.runner.sweep import run_sweep
 
     out = Path(out) if out is not None else Path("results") / loaded.scenario.name
     return run_sweep(loaded, out, jobs=jobs, executor=executor, quiet=quiet, force=force,
-                     metrics_dir=None if metrics_dir is None else Path(metrics_dir))
+                     metrics_dir=None if metrics_dir is None else Path(metrics_dir), engine=engine)
 
 
 def records(loaded: LoadedScenario, *, point_id: int | None = None, replication: int = 0,
-            engine: str = "simpy") -> pd.DataFrame:
+            engine: str = "auto") -> pd.DataFrame:
     """What became of every request of one replication, one row each: traffic kind, status
     ('completed', 'in-flight' or the drop reason), start and end (s), latency (s), rule
     lookup and softirq CPU (core-seconds), whether it crossed nodes, the endpoint served."""
@@ -133,6 +134,15 @@ def figures(summary: pd.DataFrame, axes: list[str] | None = None) -> dict:
         columns = list(summary.columns)
         axes = columns[columns.index("point_id") + 1:columns.index("kube_proxy.mode")]
     return summary_figures(summary, axes)
+
+
+def import_kubectl(directory: str | Path):
+    """A scenario from a real cluster's `kubectl get ... -o json` listings in `directory`
+    (`KubectlImport`: `.text()` is the scenario YAML, `.notes` and `.skipped` say what was
+    guessed and left out); validated: it loads as it is."""
+    from netmodel.scenario.kubectl import import_kubectl as imported
+
+    return imported(directory)
 
 
 def _metrics_sink(scenario: Scenario, directory: Path):

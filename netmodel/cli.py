@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from netmodel import __version__, api
+from netmodel.engines import AUTO, ENGINE_CHOICES
 from netmodel.errors import NetmodelError
 from netmodel.paths.reachability import OUTSIDE_IN
 from netmodel.units import format_count
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--point", type=int, metavar="N",
                      help="run sweep point N (default: the scenario without its sweep)")
     run.add_argument("--json", action="store_true", help="print the rows as JSON")
+    _with_engine(run)
     run.add_argument("--metrics", type=Path, metavar="DIR",
                      help="write kube-proxy's control-plane histograms in Prometheus text "
                           "format to DIR (needs control_plane.enabled)")
@@ -94,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                        help="worker processes (default: 1); results do not depend on it")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    _with_engine(sweep)
     sweep.add_argument("--force", action="store_true",
                        help="replace results of a different scenario in the output folder")
     sweep.add_argument("--metrics", type=Path, metavar="DIR",
@@ -103,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
     sweep.set_defaults(command=_sweep)
     _add_import(commands)
     return parser
+
+
+def _with_engine(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--engine", choices=ENGINE_CHOICES, default=AUTO,
+                         help="what walks the requests: auto (the first engine that runs each "
+                              "replication exactly), or one by name; results do not depend on it")
 
 
 def _with_scenario(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -148,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
         scenario, _ = api.point(loaded, args.point)
     except NetmodelError as err:
         raise NetmodelError(err.message, field="--point") from None
-    table = api.run(loaded, point_id=args.point, metrics_dir=args.metrics)
+    table = api.run(loaded, point_id=args.point, metrics_dir=args.metrics, engine=args.engine)
     rows = table.to_dict("records")
     if args.json:
         print(json.dumps([{k: _json_safe(v) for k, v in row.items()} for row in rows], indent=2))
@@ -218,7 +227,7 @@ def _sweep(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else Path("results") / loaded.scenario.name
     try:
         api.sweep(loaded, out, jobs=args.jobs, quiet=args.quiet, force=args.force,
-                  metrics_dir=args.metrics)
+                  metrics_dir=args.metrics, engine=args.engine)
     except SweepInterrupted as stop:
         print(f"interrupted: {stop.done} of {stop.total} points done; run the same command "
               "again to resume", file=sys.stderr)
@@ -236,14 +245,12 @@ def _load(args: argparse.Namespace):
 
 
 def _import_kubectl(args: argparse.Namespace) -> int:
-    from netmodel.scenario.kubectl import import_kubectl
-
     out: Path = args.output
     if out.exists() and not args.force:
         raise NetmodelError("exists; give --force to replace it", file=str(out))
     if not out.parent.is_dir():
         raise NetmodelError(f"folder {out.parent} does not exist", file=str(out))
-    imported = import_kubectl(args.directory)  # validated: it loads as it is
+    imported = api.import_kubectl(args.directory)  # validated: it loads as it is
     out.write_text(imported.text(), encoding="utf-8")
     print(f"wrote {out}: {imported.counts()}")
     for note in imported.notes:

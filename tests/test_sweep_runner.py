@@ -45,7 +45,7 @@ N_POINTS = 6
 _MODE_OFFSET = {"iptables": 30e-6, "ipvs": 20e-6, "nftables": 15e-6, "ebpf": 10e-6}
 
 
-def fake_runner(scenario, profile):
+def fake_runner(scenario, profile, control_sink=None, engine="auto"):
     """Rows with run_point's columns: p50 = 0.1 ms x ln(services) + a mode offset."""
     rows = []
     for kind in (k for k in TRAFFIC_KINDS if scenario.workload.mix.get(k, 0) > 0):
@@ -66,7 +66,7 @@ def fake_runner(scenario, profile):
     return rows
 
 
-def interrupt_at_ebpf_1000(scenario, profile):
+def interrupt_at_ebpf_1000(scenario, profile, control_sink=None, engine="auto"):
     """fake_runner, but Ctrl-C at the point services.count=1000, mode ebpf."""
     if scenario.services.count == 1000 and scenario.kube_proxy.mode == "ebpf":
         raise KeyboardInterrupt
@@ -294,7 +294,7 @@ def test_interrupt_in_a_worker_process_keeps_finished_points(tmp_path):
 def test_a_failing_point_propagates_its_error(tmp_path):
     loaded = write_grid(tmp_path)
 
-    def broken(scenario, profile):
+    def broken(scenario, profile, control_sink=None, engine="auto"):
         raise NetmodelError("impossible topology", field="cluster.nodes")
 
     with pytest.raises(NetmodelError, match="impossible topology"):
@@ -307,7 +307,7 @@ import netmodel.runner.point
 from netmodel.cli import main
 from tests.test_sweep_runner import fake_runner
 
-def slow(scenario, profile):
+def slow(scenario, profile, control_sink=None, engine="auto"):
     time.sleep(0.4)
     return fake_runner(scenario, profile)
 

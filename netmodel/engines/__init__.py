@@ -31,25 +31,30 @@ class Engine(Protocol):
 
 
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (SimPyEngine(),)}
-"""Every engine by name."""
+"""Every engine by name, in the order `auto` prefers them (the reference last)."""
+AUTO = "auto"
+ENGINE_CHOICES = (AUTO, *ENGINES)
+"""What `--engine` takes: `auto` runs each replication on the first engine that runs it
+exactly."""
 
 
-def engine_named(name: str) -> Engine:
-    """The engine called `name`; a NetmodelError naming the known ones otherwise."""
-    try:
-        return ENGINES[name]
-    except KeyError:
-        raise NetmodelError(f"unknown engine {name!r} (known: {', '.join(ENGINES)})",
-                            field="engine") from None
-
-
-def simulate(scenario: Scenario, profile: Profile, replication: int, engine: str = "simpy") -> Records:
-    """Per-request records of replication `replication` of `scenario`, walked by `engine`;
-    with `control_plane.enabled` its churn and kube-proxies first, the connections then
-    routed by what they programmed."""
-    described = describe(scenario, profile, replication)
-    chosen = engine_named(engine)
-    reason = chosen.unsupported(described)
+def engine_for(replication: Replication, name: str = AUTO) -> Engine:
+    """The engine that runs `replication`: the one called `name`, or (auto) the first in
+    ENGINES that runs it exactly; a NetmodelError when the named one cannot."""
+    if name == AUTO:
+        return next(e for e in ENGINES.values() if e.unsupported(replication) is None)
+    if name not in ENGINES:
+        raise NetmodelError(f"unknown engine {name!r} (known: {', '.join(ENGINE_CHOICES)})",
+                            field="engine")
+    reason = ENGINES[name].unsupported(replication)
     if reason is not None:
-        raise NetmodelError(f"engine {engine} cannot run this point: {reason}", field="engine")
-    return chosen.run(described)
+        raise NetmodelError(f"engine {name} cannot run this point exactly: {reason}", field="engine")
+    return ENGINES[name]
+
+
+def simulate(scenario: Scenario, profile: Profile, replication: int, engine: str = AUTO) -> Records:
+    """Per-request records of replication `replication` of `scenario`, walked by `engine`
+    (a name, or auto); with `control_plane.enabled` its churn and kube-proxies first, the
+    connections then routed by what they programmed."""
+    described = describe(scenario, profile, replication)
+    return engine_for(described, engine).run(described)

@@ -13,7 +13,7 @@ from netmodel.scenario.schema import Scenario
 
 def run_point(scenario: Scenario, profile: Profile,
               control_sink: Callable[[int, ControlPlaneResult], None] | None = None,
-              engine: str = "simpy") -> list[dict]:
+              engine: str = "auto") -> list[dict]:
     """Simulate every replication of `scenario` with `engine` and return one summary row per
     traffic kind.
 

@@ -58,9 +58,9 @@ from netmodel.scenario.sweep import SweepPoint, expand_sweep
 from netmodel.units import format_count
 
 Runner = Callable[..., list[dict]]
-"""`run_point`'s signature: one point's scenario and profile -> its summary rows. When the
-point's metrics are wanted it is called with a third argument, `control_sink(replication,
-ControlPlaneResult)`."""
+"""`run_point`'s signature: (scenario, profile, control_sink, engine) -> the point's summary
+rows; `control_sink(replication, ControlPlaneResult)` is None unless the point's metrics
+are wanted."""
 
 Metrics = tuple[str, ...]
 """One point's Prometheus texts, by replication; empty when not wanted."""
@@ -89,7 +89,8 @@ class SweepInterrupted(KeyboardInterrupt):
 
 def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bool = False,
               force: bool = False, runner: Runner | None = None,
-              metrics_dir: Path | None = None, executor: Executor | None = None) -> pd.DataFrame:
+              metrics_dir: Path | None = None, executor: Executor | None = None,
+              engine: str = "auto") -> pd.DataFrame:
     """Run every sweep point not yet on disk in `out_dir`; return the summary table.
 
     The table has `point_id`, one column per swept axis (dotted name, SI value) and
@@ -114,7 +115,7 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
     out_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(out_dir):
         return _run_locked(loaded, out_dir, points, axes, jobs, quiet, force, runner, metrics_dir,
-                           executor)
+                           executor, engine)
 
 
 @contextmanager
@@ -136,7 +137,7 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
 
 def _run_locked(loaded: LoadedScenario, out_dir: Path, points: list[SweepPoint], axes: list[str],
                 jobs: int, quiet: bool, force: bool, runner: Runner,
-                metrics_dir: Path | None, executor: Executor | None) -> pd.DataFrame:
+                metrics_dir: Path | None, executor: Executor | None, engine: str) -> pd.DataFrame:
     """`run_sweep` once it holds the folder's lock."""
     _prepare(out_dir, loaded.digest, len(points), force)
     if metrics_dir is not None:
@@ -161,7 +162,7 @@ def _run_locked(loaded: LoadedScenario, out_dir: Path, points: list[SweepPoint],
     wanted = {p.point_id for p in points if _metrics_files(metrics_dir, p)}
     try:
         # Workers start before the progress bar's thread, so they fork a one-thread process.
-        with _results(todo, runner, wanted, jobs, executor) as results, \
+        with _results(todo, runner, wanted, jobs, executor, engine) as results, \
                 tqdm(total=len(points), initial=done, desc=loaded.scenario.name, unit="point",
                      disable=quiet, file=sys.stderr) as bar:
             for point, (rows, texts) in results:
@@ -183,7 +184,7 @@ def _run_locked(loaded: LoadedScenario, out_dir: Path, points: list[SweepPoint],
                                            b"netmodel.scenario_digest": loaded.digest.encode()})
     _write_atomic(out_dir / SUMMARY_PARQUET, _parquet_bytes(table))
     _write_atomic(out_dir / SUMMARY_CSV, summary.to_csv(index=False).encode())
-    _write_atomic(out_dir / META, _json_bytes(_meta(loaded, axes, len(points))))
+    _write_atomic(out_dir / META, _json_bytes(_meta(loaded, axes, len(points), engine)))
 
     from netmodel.results.plots import plot_summary  # matplotlib only once the workers are gone
     plot_summary(summary, axes, out_dir / PLOTS)
@@ -216,7 +217,7 @@ def _prepare(out_dir: Path, digest: str, n_points: int, force: bool) -> None:
 
 @contextmanager
 def _results(todo: list[SweepPoint], runner: Runner, wanted: set[int], jobs: int,
-             executor: Executor | None) -> Iterator[Iterator[tuple[SweepPoint, tuple[list[dict], Metrics]]]]:
+             executor: Executor | None, engine: str) -> Iterator[Iterator[tuple[SweepPoint, tuple[list[dict], Metrics]]]]:
     """Give an iterator of (point, (rows, metrics)) in finishing order, the points run by
     `executor`, by local processes of our own (`jobs` > 1), or here; metrics only for the
     point ids in `wanted`. Interrupted, the points not finished are cancelled, and workers
@@ -225,10 +226,11 @@ def _results(todo: list[SweepPoint], runner: Runner, wanted: set[int], jobs: int
     if executor is None and jobs > 1 and len(todo) > 1:
         executor = own = LocalProcesses(min(jobs, len(todo)))
     if executor is None:
-        yield ((p, _run_one(runner, p.scenario, p.profile, p.point_id in wanted)) for p in todo)
+        yield ((p, _run_one(runner, p.scenario, p.profile, p.point_id in wanted, engine))
+               for p in todo)
         return
-    futures = {executor.submit(_run_one, runner, p.scenario, p.profile, p.point_id in wanted): p
-               for p in todo}
+    futures = {executor.submit(_run_one, runner, p.scenario, p.profile, p.point_id in wanted,
+                               engine): p for p in todo}
     try:
         yield ((futures[f], f.result()) for f in as_completed(futures))
     except BaseException:
@@ -242,12 +244,12 @@ def _results(todo: list[SweepPoint], runner: Runner, wanted: set[int], jobs: int
             own.shutdown(wait=True)
 
 
-def _run_one(runner: Runner, scenario: Scenario, profile: Profile,
-             metrics: bool) -> tuple[list[dict], Metrics]:
+def _run_one(runner: Runner, scenario: Scenario, profile: Profile, metrics: bool,
+             engine: str) -> tuple[list[dict], Metrics]:
     """One point's rows and, if `metrics`, its Prometheus texts (as text: they go back to
     the parent, which writes them; a worker writes nothing)."""
     if not metrics:
-        return runner(scenario, profile), ()
+        return runner(scenario, profile, None, engine), ()
     from netmodel.results.prometheus import prometheus_histograms
 
     texts: dict[int, str] = {}
@@ -255,7 +257,7 @@ def _run_one(runner: Runner, scenario: Scenario, profile: Profile,
     def collect(replication: int, result) -> None:
         texts[replication] = prometheus_histograms(result)
 
-    rows = runner(scenario, profile, collect)
+    rows = runner(scenario, profile, collect, engine)
     expected = list(range(scenario.run.replications))
     if sorted(texts) != expected:
         raise RuntimeError(f"the runner gave control-plane results for replications "
@@ -302,7 +304,7 @@ def _write_point(out_dir: Path, point: SweepPoint, axes: list[str], rows: list[d
     _write_atomic(_point_file(out_dir, point), _parquet_bytes(table))
 
 
-def _meta(loaded: LoadedScenario, axes: list[str], n_points: int) -> dict[str, Any]:
+def _meta(loaded: LoadedScenario, axes: list[str], n_points: int, engine: str) -> dict[str, Any]:
     run = loaded.scenario.run
     versions = {"netmodel": netmodel.__version__, "python": platform.python_version()}
     versions.update({name: metadata.version(name) for name in _VERSIONED})
@@ -310,7 +312,7 @@ def _meta(loaded: LoadedScenario, axes: list[str], n_points: int) -> dict[str, A
             "scenario_digest": loaded.digest, "seed": run.seed,
             "replications": run.replications,
             "profile": {"name": loaded.profile.name, "digest": loaded.profile.digest()},
-            "axes": axes, "points": n_points, "versions": versions}
+            "axes": axes, "points": n_points, "engine": engine, "versions": versions}
 
 
 

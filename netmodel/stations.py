@@ -34,6 +34,11 @@ class Station:
         """Jobs queued for a server (not counting those in service)."""
         return len(self._queue)
 
+    @property
+    def free(self) -> int:
+        """Servers idle now."""
+        return self._free
+
     def serve(self, seconds: float):
         """SimPy generator: wait for a free server, then hold it for `seconds`."""
         yield from self.acquire()

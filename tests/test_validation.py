@@ -12,6 +12,7 @@ from netmodel.costs.model import CostModel
 from netmodel.engines import simulate
 from netmodel.paths import Placement, route
 from netmodel.runner.point import run_point
+from netmodel.vocabulary import COMPLETED, SERVER_QUEUE_FULL
 from tests.conftest import make_scenario
 
 pytestmark = pytest.mark.validation
@@ -111,3 +112,68 @@ def test_quickstart_shows_iptables_growing_and_the_others_flat():
     for mode in ("ipvs", "nftables", "ebpf"):
         flat = [p50[mode][n] / p50[mode][10] for n in counts]
         assert max(abs(f - 1) for f in flat) < 0.01, (mode, flat)
+
+
+# -- an endpoint Pod as a queue with finite room (issue 15) -------------------------------
+
+def _erlang_b(c: int, a: float) -> float:
+    """Blocking probability of M/M/c/c at offered load a (Erlangs), by the recursion
+    B(0) = 1, B(k) = a B(k-1) / (k + a B(k-1))."""
+    b = 1.0
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    return b
+
+
+def _mm1k_blocking(k: int, rho: float) -> float:
+    """M/M/1/K: probability that an arrival finds K in the system (one in service, K - 1
+    waiting)."""
+    return (1 - rho) * rho**k / (1 - rho ** (k + 1))
+
+
+def _refused_share(profile, workers: int, queue_limit: int, load: float, replications: int,
+                   requests: int) -> tuple[float, float]:
+    """The share of requests an endpoint Pod refuses (server-queue-full) at offered load
+    `load` (Erlangs: arrival rate x mean app time): mean over replications and its standard
+    error. One node, Pod-to-Pod on the node, app time exponential with mean 20 ms so that
+    the network's ~30 us in front of the Pod leaves its arrivals Poisson; the first 5% of
+    each run is cut."""
+    mean = 20e-3
+    sc = make_scenario(cluster={"nodes": 1}, services={"count": 1, "endpoints_per_service": 1},
+                       workload={"rate": load / mean, "mix": {"pod-pod-same-node": 1},
+                                 "server": {"workers": workers, "queue_limit": queue_limit,
+                                            "service_time": mean}},
+                       run={"requests": requests, "warmup": 0.05 * requests * mean / load})
+    shares = []
+    for r in range(replications):
+        res = simulate(sc, profile, r)
+        measured = res.start >= res.warmup
+        shares.append(float(np.mean(res.status[measured] == SERVER_QUEUE_FULL)))
+    return float(np.mean(shares)), float(np.std(shares, ddof=1) / np.sqrt(replications))
+
+
+@pytest.mark.parametrize("workers,load", [(c, f * c) for c in (1, 4, 16) for f in (0.5, 1, 2)])
+def test_a_pod_without_waiting_room_refuses_as_erlang_b(profile, workers, load):
+    """queue_limit 0 is M/M/c/c: refused exactly when every worker is busy. 0.3 refused
+    every request. Tolerance: 4 standard errors over 4 replications of 20,000 requests,
+    and at least 2% of the figure."""
+    share, se = _refused_share(profile, workers, 0, load, replications=4, requests=20_000)
+    expected = _erlang_b(workers, load)
+    assert share == pytest.approx(expected, abs=max(4 * se, 0.02 * expected))
+
+
+@pytest.mark.parametrize("queue_limit,rho", [(1, 0.5), (3, 0.8), (3, 1.2)])
+def test_a_single_worker_pod_with_waiting_room_refuses_as_mm1k(profile, queue_limit, rho):
+    """One worker and queue_limit waiting: M/M/1/K with K = queue_limit + 1."""
+    share, se = _refused_share(profile, 1, queue_limit, rho, replications=4, requests=20_000)
+    expected = _mm1k_blocking(queue_limit + 1, rho)
+    assert share == pytest.approx(expected, abs=max(4 * se, 0.02 * expected))
+
+
+def test_an_idle_loss_system_refuses_nothing(profile):
+    """The issue's case: quickstart-like light load with queue_limit 0 refused all 1,500
+    requests in 0.3; with four workers mostly idle, none is refused."""
+    sc = make_scenario(cluster={"nodes": 4}, workload={"server": {"queue_limit": 0}},
+                       run={"requests": 1500})
+    res = simulate(sc, profile, 0)
+    assert (res.status == SERVER_QUEUE_FULL).sum() == 0 and (res.status == COMPLETED).all()

@@ -188,10 +188,11 @@ class _Run:
 
     def _admit(self, name: str, station: Station, in_apiserver: bool) -> tuple[int, bool]:
         """Whether work station `name` takes the request: an endpoint Pod refuses it when
-        `queue_limit` requests already wait, the API server beyond --max-requests-inflight.
-        Returns (0 or the drop code, whether the request now holds an API-server slot)."""
+        every worker is busy and `queue_limit` requests already wait (0: a loss system), the
+        API server beyond --max-requests-inflight. Returns (0 or the drop code, whether the
+        request now holds an API-server slot)."""
         if name == "app":
-            full = station.waiting >= self.rep.scenario.workload.server.queue_limit
+            full = not station.free and station.waiting >= self.rep.scenario.workload.server.queue_limit
             return (SERVER_QUEUE_FULL if full else 0), in_apiserver
         if name != "apiserver":
             return 0, in_apiserver

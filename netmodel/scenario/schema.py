@@ -182,8 +182,9 @@ class Server(_Strict):
     workers: int = Field(4, ge=1, le=100_000, description="requests a Pod serves at once")
     service_time: Duration = Field(100e-6, description="mean app time per request, s")
     service_time_distribution: Literal["exponential", "constant"] = "exponential"
-    queue_limit: int = Field(4096, ge=0, description="requests that may wait for a worker; "
-                                                     "more are refused (dropped)")
+    queue_limit: int = Field(4096, ge=0, description="requests that may wait while every "
+                                                     "worker is busy; one more is refused "
+                                                     "(0: refused whenever all are busy)")
 
 
 class LoadBalancer(_Strict):

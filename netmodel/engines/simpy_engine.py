@@ -140,36 +140,36 @@ class _Run:
         return stations
 
     def _walk(self, plan: tuple[Step, ...], where: dict, stations: dict, variable: dict, r: int):
-        """Run `plan`; charge softirq CPU to request `r`; return 0, or the drop code of a
-        station that refused the request."""
+        """Run `plan`; charge its softirq CPU to request `r` when it ends; return 0, or the
+        drop code of a station that refused the request. A walk still going when the run
+        stops charges nothing (its request is in flight)."""
         env = self.env
         in_apiserver = False
         cpu = 0.0
-        try:
-            for step in plan:
-                kind = step.kind
-                if kind == "cpu":
-                    node = where[step.at]
-                    if node is None:  # an external client's own CPU is not the cluster's
-                        continue
-                    seconds = _seconds(step, variable)
-                    cpu += seconds
-                    yield from node.softirq.serve(seconds)
-                elif kind == "wire":
-                    yield from self._wire(step, where)
-                elif kind == "delay":
-                    yield env.timeout(step.seconds)
-                else:
-                    station = stations[step.station]
-                    refused, in_apiserver = self._admit(step.station, station, in_apiserver)
-                    if refused:
-                        return refused
-                    yield from station.serve(_seconds(step, variable))
-            return 0
-        finally:
-            self.rec.softirq_cpu[r] += cpu
-            if in_apiserver:
-                self._apiserver_inflight -= 1
+        for step in plan:
+            kind = step.kind
+            if kind == "cpu":
+                node = where[step.at]
+                if node is None:  # an external client's own CPU is not the cluster's
+                    continue
+                seconds = _seconds(step, variable)
+                cpu += seconds
+                yield from node.softirq.serve(seconds)
+            elif kind == "wire":
+                yield from self._wire(step, where)
+            elif kind == "delay":
+                yield env.timeout(step.seconds)
+            else:
+                station = stations[step.station]
+                refused, in_apiserver = self._admit(step.station, station, in_apiserver)
+                if refused:
+                    self.rec.softirq_cpu[r] += cpu
+                    if in_apiserver:  # refused by the Pod behind the API server
+                        self._apiserver_inflight -= 1
+                    return refused
+                yield from station.serve(_seconds(step, variable))
+        self.rec.softirq_cpu[r] += cpu
+        return 0
 
     def _wire(self, step: Step, where: dict):
         """A message over a link: the sender's NIC serialises it while the receiver's switch

@@ -74,13 +74,19 @@ def point(loaded: LoadedScenario, point_id: int | None = None) -> tuple[Scenario
 def run(loaded: LoadedScenario, *, point_id: int | None = None, engine: str = "auto",
         metrics_dir: Path | None = None) -> pd.DataFrame:
     """Simulate one point (default: the scenario without its sweep): one row per traffic
-    kind, columns as `netmodel.results.summary.COLUMNS` (seconds, core-seconds). With
-    `metrics_dir`, kube-proxy's histograms go to DIR/<name>-r<replication>.prom."""
+    kind, columns as `netmodel.results.summary.COLUMNS` (seconds, core-seconds);
+    `.attrs["engine"]` names the engine that ran it (`engine_fallback`: why auto did not
+    take the first one). With `metrics_dir`, kube-proxy's histograms go to
+    DIR/<name>-r<replication>.prom."""
+    from netmodel.engines import engine_for
     from netmodel.runner.point import run_point
 
     scenario, profile = point(loaded, point_id)
     sink = None if metrics_dir is None else _metrics_sink(scenario, Path(metrics_dir))
-    return pd.DataFrame.from_records(run_point(scenario, profile, sink, engine))
+    chosen, why = engine_for(scenario, engine)
+    table = pd.DataFrame.from_records(run_point(scenario, profile, sink, chosen.name))
+    table.attrs["engine"], table.attrs["engine_fallback"] = chosen.name, why
+    return table
 
 
 def sweep(loaded: LoadedScenario, out: str | Path | None = None, *, jobs: int = 1,

@@ -166,7 +166,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.point is not None:
         values = next(p.values for p in api.points(loaded) if p.point_id == args.point)
         where = f", point {args.point}: " + ", ".join(f"{k}={_plain(v)}" for k, v in values.items())
-    print(f"scenario '{scenario.name}', kube-proxy {scenario.kube_proxy.mode}{where}")
+    fallback = table.attrs["engine_fallback"]
+    print(f"scenario '{scenario.name}', kube-proxy {scenario.kube_proxy.mode}{where}; engine "
+          f"{table.attrs['engine']}" + (f" ({fallback})" if fallback else ""))
     print(_table(rows))
     if rows and not math.isnan(rows[0]["conntrack_entries"]):
         print(_conntrack_line(rows[0], scenario))

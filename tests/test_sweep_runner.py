@@ -149,8 +149,9 @@ def test_meta_json_says_what_ran_and_nothing_about_when(tmp_path):
     assert meta["profile"] == {"name": loaded.profile.name, "digest": loaded.profile.digest()}
     assert meta["axes"] == ["services.count", "kube_proxy.mode"]
     assert meta["points"] == N_POINTS
-    assert set(meta["versions"]) == {"netmodel", "python", "simpy", "numpy", "pandas",
+    assert set(meta["versions"]) == {"netmodel", "python", "simpy", "numba", "numpy", "pandas",
                                      "pyarrow", "pydantic", "matplotlib"}
+    assert meta["engine"] == {"asked": "auto", "ran": {"fast": N_POINTS}, "fallback": []}
     assert not any(word in text for word in ("time", "date", "elapsed", "duration"))
 
 

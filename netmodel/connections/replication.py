@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from netmodel.cluster.topology import Topology, build_topology
 from netmodel.connections.placement import Connection, Connections, Placer, place_connections, route_of
 from netmodel.connections.records import Recorder, Records
+from netmodel.connections.vectorized import place_static
 from netmodel.connections.workload import Demand, draw_demand
 from netmodel.controlplane.churn import ProgrammedEndpoints
 from netmodel.controlplane.syncloop import ControlPlaneResult, couple
@@ -80,9 +81,12 @@ def describe(scenario: Scenario, profile: Profile, index: int) -> Replication:
     control, programmed = (couple(scenario, profile, topology, index)
                            if scenario.control_plane.enabled else (None, None))
     demand = draw_demand(scenario, topology, rng)
-    placer = Placer(scenario, costs, topology, programmed)
-    connections = place_connections(placer, [TRAFFIC_KINDS[k] for k in demand.kind.tolist()],
-                                    demand.service, demand.draws, demand.clock)
+    if programmed is None:  # the cluster stays as it is: every connection at once
+        connections = place_static(scenario, costs, topology, demand)
+    else:
+        placer = Placer(scenario, costs, topology, programmed)
+        connections = place_connections(placer, [TRAFFIC_KINDS[k] for k in demand.kind.tolist()],
+                                        demand.service, demand.draws, demand.clock)
     plans = tuple(costs.route_plans(route_of(scenario, kind, placement))
                   for kind, placement in connections.routes)
     drain = scenario.run.drain if scenario.run.drain is not None else scenario.workload.timeout

@@ -129,10 +129,14 @@ def _app_times(scenario: Scenario, rng: np.random.Generator, requests: int) -> n
 
 
 def _clock(arrival: np.ndarray) -> np.ndarray:
-    """Each arrival as a clock that advances by `arrival[c] - now` reads it."""
-    clock = np.empty_like(arrival)
-    now = 0.0
-    for c, t in enumerate(arrival.tolist()):
-        now = now + (t - now)
-        clock[c] = now
-    return clock
+    """Each arrival as a clock that advances by `arrival[c] - now` reads it: clock[c] =
+    clock[c-1] + (arrival[c] - clock[c-1]), which rounds back to arrival[c] but now and
+    then. Solved as a fixed point in whole-array passes: each pass settles the next
+    arrival of every run that rounding moved, and the runs are short."""
+    clock = arrival.copy()
+    while True:
+        before = np.concatenate([[0.0], clock[:-1]])
+        settled = before + (arrival - before)
+        if np.array_equal(settled, clock):
+            return clock
+        clock = settled

@@ -27,7 +27,7 @@ class SimPyEngine:
 
     name = "simpy"
 
-    def unsupported(self, replication: Replication) -> str | None:
+    def unsupported(self, scenario) -> str | None:
         """None: the reference engine runs everything."""
         return None
 

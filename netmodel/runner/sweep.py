@@ -48,6 +48,7 @@ except ImportError:  # not POSIX: sweeps into one folder are not guarded
 
 import netmodel
 from netmodel.costs.profile import Profile
+from netmodel.engines import engine_for
 from netmodel.errors import NetmodelError
 from netmodel.results.prometheus import metrics_paths
 from netmodel.runner.executors import LocalProcesses
@@ -75,7 +76,7 @@ META = "meta.json"
 _TMP_GLOB = ".*.tmp"
 _METRICS_TMP_GLOB = ".point-*.prom.*.tmp"
 _DIGEST_KEY = b"netmodel.point_digest"
-_VERSIONED = ("simpy", "numpy", "pandas", "pyarrow", "pydantic", "matplotlib")
+_VERSIONED = ("simpy", "numba", "numpy", "pandas", "pyarrow", "pydantic", "matplotlib")
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -184,7 +185,7 @@ def _run_locked(loaded: LoadedScenario, out_dir: Path, points: list[SweepPoint],
                                            b"netmodel.scenario_digest": loaded.digest.encode()})
     _write_atomic(out_dir / SUMMARY_PARQUET, _parquet_bytes(table))
     _write_atomic(out_dir / SUMMARY_CSV, summary.to_csv(index=False).encode())
-    _write_atomic(out_dir / META, _json_bytes(_meta(loaded, axes, len(points), engine)))
+    _write_atomic(out_dir / META, _json_bytes(_meta(loaded, axes, points, engine)))
 
     from netmodel.results.plots import plot_summary  # matplotlib only once the workers are gone
     plot_summary(summary, axes, out_dir / PLOTS)
@@ -304,7 +305,7 @@ def _write_point(out_dir: Path, point: SweepPoint, axes: list[str], rows: list[d
     _write_atomic(_point_file(out_dir, point), _parquet_bytes(table))
 
 
-def _meta(loaded: LoadedScenario, axes: list[str], n_points: int, engine: str) -> dict[str, Any]:
+def _meta(loaded: LoadedScenario, axes: list[str], points: list[SweepPoint], engine: str) -> dict[str, Any]:
     run = loaded.scenario.run
     versions = {"netmodel": netmodel.__version__, "python": platform.python_version()}
     versions.update({name: metadata.version(name) for name in _VERSIONED})
@@ -312,7 +313,21 @@ def _meta(loaded: LoadedScenario, axes: list[str], n_points: int, engine: str) -
             "scenario_digest": loaded.digest, "seed": run.seed,
             "replications": run.replications,
             "profile": {"name": loaded.profile.name, "digest": loaded.profile.digest()},
-            "axes": axes, "points": n_points, "engine": engine, "versions": versions}
+            "axes": axes, "points": len(points), "engine": _engines(points, engine),
+            "versions": versions}
+
+
+def _engines(points: list[SweepPoint], asked: str) -> dict[str, Any]:
+    """Which engine walked the points: asked, ran (engine -> points) and, where auto did not
+    take the first engine, why."""
+    ran: dict[str, int] = {}
+    why: set[str] = set()
+    for point in points:
+        chosen, reason = engine_for(point.scenario, asked)
+        ran[chosen.name] = ran.get(chosen.name, 0) + 1
+        if reason:
+            why.add(reason)
+    return {"asked": asked, "ran": ran, "fallback": sorted(why)}
 
 
 

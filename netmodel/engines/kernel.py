@@ -1,0 +1,406 @@
+"""The fast engine's event loop, compiled by numba: SimPy's semantics, event for event.
+
+The SimPy engine (`simpy_engine.py`) runs three kinds of process: the arrivals, one per
+connection, and one per message receive. This loop runs the same processes as explicit
+state machines over arrays and schedules the same events in the same order: an event is
+(time, priority, id), URGENT for a process's start and NORMAL for timeouts, a station's
+turn handed over and a process's end; ids count every scheduling, ends nobody waits for
+included, so ties fall as they fall in SimPy. Times are computed as SimPy computes them
+(now + delay, the delay summed first), so the records are equal to the last bit.
+
+Stations are FIFO queues in front of identical servers: `free` servers and a linked list
+of waiting processes; a finishing job hands its server to the head of the queue (a turn
+event) or frees it. Connection c is process c; its message receive (at most one at a
+time) is process n + c; the arrivals are process -1.
+
+`walk` is one function on purpose (the one exception to the project's complexity limit):
+numba runs helpers that take the loop's arrays ~30x slower, and inlining them into the loop
+made compiling take close to a minute; the loop's parts are marked by comments.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from netmodel.vocabulary import APISERVER_THROTTLED, COMPLETED, SERVER_QUEUE_FULL, STALE_ENDPOINT, TIMEOUT
+
+CPU, WIRE, DELAY, WORK = 0, 1, 2, 3
+"""Step kinds as the flattened plans encode them."""
+NONE = -3
+"""A role outside the cluster (an external client, the cloud LB): no station."""
+SERVER_ROLE = 3
+APP, LB, INGRESS, APISERVER, PORT_FORWARD, KUBELET, DNS = range(7)
+"""Work stations of a step; `Inputs.base` gives where each kind's stations start."""
+SOFTIRQ_BASE, TX_BASE, RX_BASE, KUBELET_BASE, POD_BASE, LB_BASE, INGRESS_BASE, APISERVER_BASE, \
+    PORT_FORWARD_BASE, DNS_BASE = range(10)
+
+Plans = namedtuple("Plans", "start length kind at to seconds first delay var station")
+"""Flattened plans: plan 2 r is route r's set-up, 2 r + 1 its request plan; steps as arrays."""
+Inputs = namedtuple("Inputs", "stop arrival dropped first nreq route role_node endpoint replica "
+                              "lookups app dead servers base queue_limit inflight_limit timeout")
+"""One replication: per connection and per request arrays, the stations' servers, limits."""
+Outputs = namedtuple("Outputs", "start end status softirq_cpu")
+"""The record arrays the loop writes into."""
+
+_URGENT, _NORMAL = 0, 1 << 62
+"""Priorities folded into an event's key above its id: (priority, id) in one int64."""
+_ARRIVALS = -1
+# Connection states: what the process waits for.
+_INIT, _ACQ, _SERVE, _TXACQ, _TX, _RECV, _DELAY, _DONE = range(8)
+# Receive states.
+_R_INIT, _R_ARRIVE, _R_ACQ, _R_SERVE, _R_END, _R_DONE = range(6)
+
+
+@njit(inline="always")
+def _push(heap_t, heap_k, heap_p, size, t, key, pid):
+    """Add an event; returns the heap's new size (the arrays have room)."""
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        pt, pk = heap_t[parent], heap_k[parent]
+        if pt < t or (pt == t and pk < key):
+            break
+        heap_t[i], heap_k[i], heap_p[i] = pt, pk, heap_p[parent]
+        i = parent
+    heap_t[i], heap_k[i], heap_p[i] = t, key, pid
+    return size + 1
+
+
+@njit(inline="always")
+def _pop(heap_t, heap_k, heap_p, size):
+    """Remove the first event (read from index 0 before); returns the new size."""
+    size -= 1
+    t, key, pid = heap_t[size], heap_k[size], heap_p[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        right = child + 1
+        if right < size and (heap_t[right] < heap_t[child] or (
+                heap_t[right] == heap_t[child] and heap_k[right] < heap_k[child])):
+            child = right
+        if t < heap_t[child] or (t == heap_t[child] and key < heap_k[child]):
+            break
+        heap_t[i], heap_k[i], heap_p[i] = heap_t[child], heap_k[child], heap_p[child]
+        i = child
+    heap_t[i], heap_k[i], heap_p[i] = t, key, pid
+    return size
+
+
+@njit(inline="always")
+def _enqueue(st, pid, head, tail, nxt, waiting):
+    """Wait in station st's FIFO queue."""
+    nxt[pid] = -1
+    if tail[st] >= 0:
+        nxt[tail[st]] = pid
+    else:
+        head[st] = pid
+    tail[st] = pid
+    waiting[st] += 1
+
+
+@njit(inline="always")
+def _next_in_line(st, head, tail, nxt, waiting):
+    """The process that gets station st's server (it leaves the queue), or -1."""
+    q = head[st]
+    if q >= 0:
+        head[st] = nxt[q]
+        if head[st] < 0:
+            tail[st] = -1
+        waiting[st] -= 1
+    return q
+
+
+@njit(cache=True)
+def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
+    """Run one replication (Inputs x, Plans p) until x.stop, writing its Outputs; returns
+    the number of events processed."""
+    # -- inputs as locals (the loop reads them often) ------------------------------------
+    stop, arrival, dropped, first, nreq, route = x.stop, x.arrival, x.dropped, x.first, x.nreq, x.route
+    role_node, endpoint, replica, lookups, app, dead = (x.role_node, x.endpoint, x.replica,
+                                                        x.lookups, x.app, x.dead)
+    base, queue_limit, inflight_limit, timeout = x.base, x.queue_limit, x.inflight_limit, x.timeout
+    p_start, p_len, s_kind, s_at, s_to = p.start, p.length, p.kind, p.at, p.to
+    s_sec, s_first, s_delay, s_var, s_station = p.seconds, p.first, p.delay, p.var, p.station
+    start, end, status, softirq_cpu = out.start, out.end, out.status, out.softirq_cpu
+    n = arrival.shape[0]
+    # -- stations: free servers, queue length, queue head and tail, next in queue ---------
+    free = x.servers.copy()
+    waiting = np.zeros(free.size, np.int64)
+    head = np.full(free.size, -1, np.int64)
+    tail = np.full(free.size, -1, np.int64)
+    nxt = np.full(2 * n, -1, np.int64)
+    # -- connections: state, request, step, plan end, station held, walk CPU, service
+    # seconds, holds an API server slot, walks its set-up; receives: state, port, step -----
+    sub = np.zeros(n, np.int8)
+    req = np.zeros(n, np.int64)
+    stp = np.zeros(n, np.int64)
+    pend = np.zeros(n, np.int64)
+    held = np.zeros(n, np.int64)
+    cpu = np.zeros(n, np.float64)
+    svc = np.zeros(n, np.float64)
+    inapi = np.zeros(n, np.bool_)
+    connecting = np.zeros(n, np.bool_)
+    rsub = np.full(n, _R_DONE, np.int8)
+    rstation = np.zeros(n, np.int64)
+    rstep = np.zeros(n, np.int64)
+    # -- the event heap ---------------------------------------------------------------------
+    cap = 1024
+    heap_t = np.empty(cap, np.float64)
+    heap_k = np.empty(cap, np.int64)
+    heap_p = np.empty(cap, np.int64)
+    size = 0
+    eid = 0
+    inflight = 0
+    next_arrival = 0
+    events = 0
+
+    # The arrivals' start (id 0) and the stop (id 1, URGENT at `stop`: nothing at the
+    # stop's instant runs).
+    size = _push(heap_t, heap_k, heap_p, size, 0.0, _URGENT + eid, _ARRIVALS)
+    eid += 2
+    while size > 0:
+        now = heap_t[0]
+        if now >= stop:
+            break
+        pid = heap_p[0]
+        size = _pop(heap_t, heap_k, heap_p, size)
+        events += 1
+        if size + 8 >= cap:  # an event schedules a few more at most
+            cap *= 2
+            heap_t = np.concatenate((heap_t, np.empty(cap - heap_t.size, np.float64)))
+            heap_k = np.concatenate((heap_k, np.empty(cap - heap_k.size, np.int64)))
+            heap_p = np.concatenate((heap_p, np.empty(cap - heap_p.size, np.int64)))
+
+        # -- the arrivals: the connection whose time came starts, the next is awaited -----
+        if pid == _ARRIVALS:
+            if next_arrival > 0 and dropped[next_arrival - 1] == 0:
+                size = _push(heap_t, heap_k, heap_p, size, now, _URGENT + eid, next_arrival - 1)
+                eid += 1
+            if next_arrival < n:
+                size = _push(heap_t, heap_k, heap_p, size, now + (arrival[next_arrival] - now),
+                             _NORMAL + eid, _ARRIVALS)
+                eid += 1
+                next_arrival += 1
+            else:
+                eid += 1  # the arrivals end: an event nobody waits for
+            continue
+
+        # -- a message receive: first bits after one packet and the link latency, then the
+        # switch port's queue, the whole message, the end --------------------------------
+        if pid >= n:
+            c = pid - n
+            s = rstep[c]
+            rstate = rsub[c]
+            st = rstation[c]
+            if rstate == _R_INIT:
+                size = _push(heap_t, heap_k, heap_p, size, now + (s_first[s] + s_delay[s]),
+                             _NORMAL + eid, pid)
+                eid += 1
+                rsub[c] = _R_ARRIVE
+                continue
+            if rstate == _R_ARRIVE and free[st] == 0:
+                _enqueue(st, pid, head, tail, nxt, waiting)
+                rsub[c] = _R_ACQ
+                continue
+            if rstate == _R_ARRIVE or rstate == _R_ACQ:
+                if rstate == _R_ARRIVE:
+                    free[st] -= 1
+                size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, pid)
+                eid += 1
+                rsub[c] = _R_SERVE
+                continue
+            if rstate == _R_SERVE:
+                q = _next_in_line(st, head, tail, nxt, waiting)
+                if q >= 0:
+                    size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, q)
+                    eid += 1
+                else:
+                    free[st] += 1
+                size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, pid)  # its end
+                eid += 1
+                rsub[c] = _R_END
+                continue
+            rsub[c] = _R_DONE  # its end is processed: the sender goes on if it waits
+            if sub[c] != _RECV:
+                continue
+            stp[c] += 1
+        else:
+            c = pid
+
+        # -- connection c resumes from what it waited for -------------------------------
+        state = sub[c]
+        if state == _INIT:
+            req[c] = first[c]
+            plan = 2 * route[c]
+            connecting[c] = p_len[plan] > 0
+            if not connecting[c]:
+                plan += 1
+            stp[c] = p_start[plan]
+            pend[c] = p_start[plan] + p_len[plan]
+            cpu[c] = 0.0
+            inapi[c] = False
+        elif state == _ACQ:  # a server was handed over: serve
+            size = _push(heap_t, heap_k, heap_p, size, now + svc[c], _NORMAL + eid, c)
+            eid += 1
+            sub[c] = _SERVE
+            continue
+        elif state == _TXACQ:  # the NIC is ours: the receive starts, the message is sent
+            s = stp[c]
+            dst = role_node[c, s_to[s]]
+            if dst != NONE:
+                rsub[c], rstep[c], rstation[c] = _R_INIT, s, base[RX_BASE] + dst
+                size = _push(heap_t, heap_k, heap_p, size, now, _URGENT + eid, n + c)
+                eid += 1
+            size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, c)
+            eid += 1
+            sub[c] = _TX
+            continue
+        elif state == _SERVE or state == _TX:
+            q = _next_in_line(held[c], head, tail, nxt, waiting)
+            if q >= 0:
+                size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, q)
+                eid += 1
+            else:
+                free[held[c]] += 1
+            if state == _TX and role_node[c, s_to[stp[c]]] != NONE and rsub[c] != _R_DONE:
+                sub[c] = _RECV  # the message is still being received
+                continue
+            stp[c] += 1
+        elif state == _DELAY:
+            stp[c] += 1
+        # (_RECV: the receive's end moved the step on)
+
+        # -- connection c runs until it waits, or ends ------------------------------------
+        while True:
+            s = stp[c]
+            refused = 0
+            if s < pend[c]:
+                kind = s_kind[s]
+                if kind == DELAY:
+                    size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, c)
+                    eid += 1
+                    sub[c] = _DELAY
+                    break
+                if kind == WIRE and role_node[c, s_at[s]] != NONE:  # the sender's NIC
+                    st = base[TX_BASE] + role_node[c, s_at[s]]
+                    held[c] = st
+                    if free[st] == 0:
+                        _enqueue(st, c, head, tail, nxt, waiting)
+                        sub[c] = _TXACQ
+                        break
+                    free[st] -= 1
+                    dst = role_node[c, s_to[s]]
+                    if dst != NONE:
+                        rsub[c], rstep[c], rstation[c] = _R_INIT, s, base[RX_BASE] + dst
+                        size = _push(heap_t, heap_k, heap_p, size, now, _URGENT + eid, n + c)
+                        eid += 1
+                    size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, c)
+                    eid += 1
+                    sub[c] = _TX
+                    break
+                if kind == WIRE:  # from outside: only the receiving port queues
+                    st = base[RX_BASE] + role_node[c, s_to[s]]
+                    seconds = s_sec[s]
+                elif kind == CPU and role_node[c, s_at[s]] == NONE:
+                    stp[c] += 1  # an external client's own CPU is not the cluster's
+                    continue
+                else:  # CPU or work: the fixed part plus the per-connection parts, in order
+                    seconds = s_sec[s]
+                    for j in range(4):
+                        v = s_var[s, j]
+                        if v < 0:
+                            break
+                        if connecting[c]:
+                            seconds += lookups[c, v] if v < 3 else 0.0
+                        else:
+                            seconds += app[req[c]] if v == 3 else 0.0
+                    if kind == CPU:
+                        st = base[SOFTIRQ_BASE] + role_node[c, s_at[s]]
+                        cpu[c] += seconds
+                    else:
+                        code = s_station[s]
+                        if code == APP:
+                            st = base[POD_BASE] + endpoint[c]
+                            if free[st] == 0 and waiting[st] >= queue_limit:
+                                refused = SERVER_QUEUE_FULL
+                        elif code == APISERVER:
+                            st = base[APISERVER_BASE]
+                            if inapi[c]:  # the response leaves the API server
+                                inflight -= 1
+                                inapi[c] = False
+                            elif inflight >= inflight_limit:
+                                refused = APISERVER_THROTTLED
+                            else:
+                                inflight += 1
+                                inapi[c] = True
+                        elif code == LB:
+                            st = base[LB_BASE]
+                        elif code == INGRESS:
+                            st = base[INGRESS_BASE] + replica[c]
+                        elif code == PORT_FORWARD:
+                            st = base[PORT_FORWARD_BASE]
+                        elif code == KUBELET:
+                            st = base[KUBELET_BASE] + role_node[c, SERVER_ROLE]
+                        else:
+                            st = base[DNS_BASE] + replica[c]
+                if refused == 0:  # serve at st, after its queue if every server is busy
+                    held[c] = st
+                    svc[c] = seconds
+                    if free[st] == 0:
+                        _enqueue(st, c, head, tail, nxt, waiting)
+                        sub[c] = _ACQ
+                        break
+                    free[st] -= 1
+                    size = _push(heap_t, heap_k, heap_p, size, now + seconds, _NORMAL + eid, c)
+                    eid += 1
+                    sub[c] = _SERVE
+                    break
+            # -- the walk ends (refused: a station refused the request) -------------------
+            r = req[c]
+            r1 = first[c] + nreq[c]
+            softirq_cpu[r] += cpu[c]
+            if refused != 0 and inapi[c]:  # refused by the Pod behind the API server
+                inflight -= 1
+            more = True
+            if connecting[c] and refused != 0:  # the set-up failed: every request fails
+                for k in range(r, r1):
+                    if np.isnan(start[k]):
+                        start[k] = now
+                    end[k] = now
+                    status[k] = refused
+                more = False
+            elif not connecting[c]:
+                end[r] = now
+                if refused != 0:
+                    status[r] = refused
+                else:
+                    status[r] = COMPLETED if now - start[r] <= timeout else TIMEOUT
+                r += 1
+                if r >= r1:
+                    more = False
+                else:
+                    start[r] = now
+                    if not now < dead[endpoint[c]]:  # conntrack keeps the dead Pod
+                        for k in range(r, r1):
+                            if np.isnan(start[k]):
+                                start[k] = now
+                            end[k] = now
+                            status[k] = STALE_ENDPOINT
+                        more = False
+            if not more:
+                sub[c] = _DONE
+                eid += 1  # the connection's process ends: an event nobody waits for
+                break
+            req[c] = r
+            connecting[c] = False
+            plan = 2 * route[c] + 1
+            stp[c] = p_start[plan]
+            pend[c] = p_start[plan] + p_len[plan]
+            cpu[c] = 0.0
+            inapi[c] = False
+    return events

@@ -1,0 +1,67 @@
+"""Every engine gives the same records on the same replication: the fast engine's compiled
+loop against the SimPy reference, to the last bit, over random scenarios (every traffic
+kind, mixes, policies, modes, DNS, keep-alive, queue limits, timeouts, churn)."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from netmodel.connections.replication import describe
+from netmodel.engines import AUTO, ENGINES, engine_for, simulate
+from tests.conftest import make_scenario
+from tests.strategies import fast_pods, scenarios
+
+FIELDS = ("kind", "status", "start", "end", "lookup_cpu", "softirq_cpu", "cross_node", "endpoint")
+
+
+def assert_same_records(a, b):
+    for name in FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype, name
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+    assert a.conntrack_entries == b.conntrack_entries or (
+        np.isnan(a.conntrack_entries) and np.isnan(b.conntrack_entries))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sc=scenarios(requests=400))
+def test_fast_and_simpy_records_are_bitwise_equal(profile, sc):
+    profile = fast_pods(profile)
+    simpy = ENGINES["simpy"].run(describe(sc, profile, 0))
+    fast = ENGINES["fast"].run(describe(sc, profile, 0))
+    assert_same_records(simpy, fast)
+
+
+@pytest.mark.parametrize("case", [
+    {"workload": {"rate": 40_000, "timeout": "3ms", "server": {"workers": 1, "queue_limit": 0}}},
+    {"cluster": {"nodes": 2, "softirq_cores": 1}, "workload": {"rate": 30_000}},
+    {"workload": {"requests_per_connection": 50, "rate": 20_000}},
+])
+def test_overloaded_runs_agree_too(profile, case):
+    """Long queues and many simultaneous events: where tie-breaking decides."""
+    sc = make_scenario(**case, run={"requests": 20_000, "drain": "5ms"})
+    assert_same_records(ENGINES["simpy"].run(describe(sc, profile, 0)),
+                        ENGINES["fast"].run(describe(sc, profile, 0)))
+
+
+def test_auto_takes_the_fast_engine(profile):
+    sc = make_scenario(run={"requests": 100})
+    assert engine_for(sc, AUTO) == (ENGINES["fast"], None)
+    assert_same_records(simulate(sc, profile, 0), simulate(sc, profile, 0, "simpy"))
+
+
+def test_without_numba_auto_falls_back_to_simpy_and_says_why(monkeypatch, tmp_path, capsys):
+    import netmodel.engines.fast as fast
+    from netmodel.cli import main
+    from netmodel.errors import NetmodelError
+
+    monkeypatch.setattr(fast, "kernel", None)
+    sc = make_scenario(run={"requests": 100})
+    engine, why = engine_for(sc, AUTO)
+    assert engine is ENGINES["simpy"] and why == "fast: numba is not installed (pip install numba)"
+    with pytest.raises(NetmodelError, match="engine fast cannot run this point exactly: numba"):
+        engine_for(sc, "fast")
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nrun: {requests: 100}\n")
+    assert main(["run", str(path)]) == 0
+    assert "engine simpy (fast: numba is not installed (pip install numba))" in capsys.readouterr().out

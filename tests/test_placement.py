@@ -1,0 +1,60 @@
+"""Placing connections all at once (numpy, for a cluster without churn) gives what placing
+them one by one gives (Placer, the reference, also used under churn and by trace)."""
+
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import netmodel
+from netmodel.connections.placement import Placer, place_connections
+from netmodel.connections.replication import describe
+from netmodel.connections.vectorized import place_static
+from netmodel.connections.workload import _clock
+from netmodel.costs.model import CostModel
+from netmodel.vocabulary import TRAFFIC_KINDS
+from tests.strategies import scenarios
+
+ROOT = Path(__file__).resolve().parents[1]
+FIELDS = ("drop", "route", "node", "endpoint", "position", "replica", "dns_upstream", "lookup",
+          "lookup_cpu")
+
+
+def one_by_one(sc, profile, rep):
+    placer = Placer(sc, CostModel(profile, sc), rep.topology)
+    demand = rep.demand
+    return place_connections(placer, [TRAFFIC_KINDS[k] for k in demand.kind.tolist()],
+                             demand.service, demand.draws, demand.clock)
+
+
+def assert_same(sc, profile):
+    rep = describe(sc, profile, 0)
+    loop = one_by_one(sc, profile, rep)
+    at_once = place_static(sc, CostModel(profile, sc), rep.topology, rep.demand)
+    for name in FIELDS:
+        assert np.array_equal(getattr(loop, name), getattr(at_once, name)), name
+    assert loop.routes == at_once.routes
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sc=scenarios(requests=600, churn=False))
+def test_placing_at_once_equals_placing_one_by_one(profile, sc):
+    assert_same(sc, profile)
+
+
+def test_the_listed_cluster_with_headless_and_nodeport_services(profile):
+    loaded = netmodel.load(ROOT / "scenarios/reference-cluster.yaml", settings={
+        "workload.mix": {"pod-clusterip": 2, "pod-pod-cross-node": 1, "external-nodeport": 1,
+                         "kubectl-proxy": 1}, "dns.enabled": True, "kube_proxy.mode": "ipvs"})
+    assert_same(loaded.scenario, profile)
+
+
+@given(st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=200))
+def test_the_clock_reads_each_arrival_as_timeouts_one_after_another_do(times):
+    arrival = np.sort(np.array(times))
+    expected, now = [], 0.0
+    for t in arrival.tolist():
+        now = now + (t - now)
+        expected.append(now)
+    assert _clock(arrival).tolist() == expected

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 PURPOSES = ("placement", "rule-order", "arrivals", "traffic-kind", "client-node",
-            "service", "endpoint", "service-time", "entry-node", "proxy")
+            "service", "endpoint", "service-time", "entry-node", "proxy", "service-type")
 """Purpose names; their position is part of the seed, so only ever append."""
 
 

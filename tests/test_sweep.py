@@ -226,7 +226,7 @@ def test_unknown_axis_path_names_the_known_fields(tmp_path):
             kube_proxy.mode: [ipvs]
             services.cout: [10, 20]
         """) == ("s.yaml:7: sweep.axes.services.cout: unknown field 'cout' in services "
-                 "(known: count, endpoints_per_service, popularity, zipf_exponent, type, "
+                 "(known: count, endpoints_per_service, popularity, zipf_exponent, endpoints_max, type, "
                  "external_traffic_policy)")
 
 

@@ -50,6 +50,8 @@ class Records:
     """The replication's control-plane run, when `control_plane.enabled`."""
     conntrack_entries: float = float("nan")
     """Steady-state conntrack entries on the busiest node (`conntrack_entries`)."""
+    events: int = 0
+    """Discrete events the engine processed (0: it did not count them)."""
 
 
 class Recorder:

@@ -77,7 +77,7 @@ def describe(scenario: Scenario, profile: Profile, index: int) -> Replication:
     """Replication `index` of `scenario` under `profile`, ready for an engine."""
     costs = CostModel(profile, scenario)
     rng = streams(scenario.run.seed, index)
-    topology = build_topology(scenario, rng["placement"], rng["rule-order"])
+    topology = build_topology(scenario, rng)
     control, programmed = (couple(scenario, profile, topology, index)
                            if scenario.control_plane.enabled else (None, None))
     demand = draw_demand(scenario, topology, rng)

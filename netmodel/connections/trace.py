@@ -85,7 +85,7 @@ def trace(scenario: Scenario, profile: Profile, kind: str, service: str | None =
     if reason is not None:
         return Trace(kind, names[asked or 0], False, reason, "", ())
     rng = streams(scenario.run.seed, 0)
-    topology = build_topology(scenario, rng["placement"], rng["rule-order"])
+    topology = build_topology(scenario, rng)
     s = asked if asked is not None else _callable_service(topology, kind)
     reason = _why_not(topology, kind, s, names[s])
     if reason is not None:

@@ -10,6 +10,8 @@ on-disk cache; without numba the engine says so and `auto` takes the SimPy engin
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from netmodel.connections.placement import ABSENT, CONTROL_PLANE, ROLES
@@ -53,9 +55,9 @@ class FastEngine:
             conns.endpoint, conns.replica, conns.lookup, demand.app, _dead(rep), servers, base,
             sc.workload.server.queue_limit, sc.external.kubectl.max_requests_inflight,
             float(sc.workload.timeout))
-        kernel.walk(inputs, _plans(rep.plans),
-                    kernel.Outputs(rec.start, rec.end, rec.status, rec.softirq_cpu))
-        return rep.finish(rec)
+        events = kernel.walk(inputs, _plans(rep.plans),
+                             kernel.Outputs(rec.start, rec.end, rec.status, rec.softirq_cpu))
+        return dataclasses.replace(rep.finish(rec), events=int(events))
 
 
 def _plans(plans: tuple[Plans, ...]) -> "kernel.Plans":

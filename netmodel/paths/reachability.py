@@ -30,7 +30,7 @@ def service_types(scenario: "Scenario") -> set[str]:
     """The Service types present (generated Services share one type)."""
     if scenario.inventory is not None:
         return {s.type for s in scenario.inventory.services}
-    return {scenario.services.type}
+    return scenario.services.types()
 
 
 def unreachable(scenario: "Scenario", kind: str) -> str | None:

@@ -79,6 +79,9 @@ class Cluster(_Strict):
                                                              "this long, s")
 
 
+ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
+
+
 class Services(_Strict):
     """The Services and their endpoints."""
 
@@ -89,11 +92,39 @@ class Services(_Strict):
         "uniform", description="how clients pick the Service they call")
     zipf_exponent: float = Field(1.0, gt=0, le=10,
                                  description="exponent s of Zipf popularity: P(rank k) ~ 1/k^s")
-    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
-        "ClusterIP", description="Service type of the generated Services")
+    endpoints_max: int | None = Field(
+        None, ge=1, le=100_000, description="spread the endpoints as real clusters do: Service 0 "
+        "has this many and the others fewer by rank (down to 1), all together count x "
+        "endpoints_per_service; unset: every Service has endpoints_per_service")
+    type: ServiceType | dict[ServiceType, Annotated[float, Field(ge=0)]] = Field(
+        "ClusterIP", description="Service type of the generated Services, or shares by type "
+                                 "({ClusterIP: 90, NodePort: 5, LoadBalancer: 5}) drawn per Service")
     external_traffic_policy: Literal["Cluster", "Local"] = Field(
         "Cluster", description="NodePort/LoadBalancer: Cluster (any node, SNAT) or Local "
                                "(only nodes with an endpoint, client IP kept)")
+
+
+    @model_validator(mode="after")
+    def _spread(self) -> "Services":
+        if isinstance(self.type, dict) and sum(self.type.values()) <= 0:
+            raise _SectionError("the shares need a positive weight on at least one type",
+                                ("services", "type"))
+        if self.endpoints_max is None:
+            return self
+        if self.endpoints_max < self.endpoints_per_service:
+            raise _SectionError(f"endpoints_max {self.endpoints_max} is below the mean, "
+                                f"endpoints_per_service {self.endpoints_per_service}",
+                                ("services", "endpoints_max"))
+        if self.endpoints_per_service < 1:
+            raise _SectionError("a spread needs endpoints_per_service >= 1 (every Service keeps one)",
+                                ("services", "endpoints_max"))
+        return self
+
+    def types(self) -> set[str]:
+        """The types the generated Services have."""
+        if isinstance(self.type, str):
+            return {self.type}
+        return {t for t, share in self.type.items() if share > 0}
 
 
 class ServicePort(_Strict):

@@ -70,7 +70,7 @@ class Recorder:
         placed = arrived & (connections.drop == 0)
         crossing = (connections.path_nodes != ABSENT).sum(axis=1) > 1
         self.cross = np.repeat(placed & crossing, count)
-        self.endpoint = np.repeat(np.where(placed, connections.endpoint, -1), count)
+        self.endpoint = np.repeat(np.where(placed, connections.endpoint, -1), count).astype(np.int64)
         self.start[first[placed]] = demand.clock[placed]
         self.lookup_cpu[first[placed]] = connections.lookup_cpu[placed]
         for c in np.flatnonzero(arrived & (connections.drop != 0)).tolist():

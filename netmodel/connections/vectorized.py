@@ -31,13 +31,13 @@ class _Placed:
 
     def __init__(self, n: int):
         self.drop = np.zeros(n, dtype=np.int8)
-        self.node = np.full((n, len(ROLES)), ABSENT, dtype=np.int64)
-        self.endpoint = np.full(n, -1, dtype=np.int64)
-        self.position = np.zeros(n, dtype=np.int64)
-        self.replica = np.zeros(n, dtype=np.int64)
+        self.node = np.full((n, len(ROLES)), ABSENT, dtype=np.int32)
+        self.endpoint = np.full(n, -1, dtype=np.int32)
+        self.position = np.zeros(n, dtype=np.int32)
+        self.replica = np.zeros(n, dtype=np.int32)
         self.upstream = np.zeros(n, dtype=bool)
         self.lookup = np.zeros((n, len(LOOKUPS)))
-        self.flags = np.zeros((n, 7), dtype=np.int64)
+        self.flags = np.zeros((n, 7), dtype=np.int8)
         """Placement's fields per connection, in its order, but dns_upstream (`upstream`)."""
 
     def refuse(self, where: np.ndarray, code: int) -> None:

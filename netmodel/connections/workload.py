@@ -66,7 +66,7 @@ def draw_demand(scenario: Scenario, topology: Topology,
     first = np.concatenate([[0], np.cumsum(requests)[:-1]]).astype(np.int64)
     kind = _kinds(scenario, rng["traffic-kind"], len(arrival))
     draws = {name: rng[name].random(len(arrival)) for name in PLACEMENT_DRAWS}
-    service = np.empty(len(arrival), dtype=np.int64)
+    service = np.empty(len(arrival), dtype=np.int32)
     for i, name in enumerate(TRAFFIC_KINDS):
         mine = kind == i
         if mine.any():
@@ -118,7 +118,7 @@ def _kinds(scenario: Scenario, rng: np.random.Generator, connections: int) -> np
     """Traffic kind per connection, by the mix's weights."""
     mix = np.array([scenario.workload.mix.get(kind, 0.0) for kind in TRAFFIC_KINDS])
     return np.searchsorted(np.cumsum(mix) / mix.sum(), rng.random(connections),
-                           side="right").clip(max=len(mix) - 1)
+                           side="right").clip(max=len(mix) - 1).astype(np.int8)
 
 
 def _app_times(scenario: Scenario, rng: np.random.Generator, requests: int) -> np.ndarray:

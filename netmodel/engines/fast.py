@@ -87,7 +87,7 @@ def _plans(plans: tuple[Plans, ...]) -> "kernel.Plans":
 def _role_nodes(node: np.ndarray, nodes: int) -> np.ndarray:
     """(connections, 7) the node of each role; the control plane is node `nodes` (the
     last); roles off the route, an outside client and the cloud LB are NONE."""
-    table = np.full((node.shape[0], len(_ROLE)), kernel.NONE, dtype=np.int64)
+    table = np.full((node.shape[0], len(_ROLE)), kernel.NONE, dtype=np.int32)
     placed = np.where(node == CONTROL_PLANE, nodes, node)
     table[:, :node.shape[1]] = np.where(node == ABSENT, kernel.NONE, placed)
     return table

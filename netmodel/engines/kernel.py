@@ -133,21 +133,21 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
     waiting = np.zeros(free.size, np.int64)
     head = np.full(free.size, -1, np.int64)
     tail = np.full(free.size, -1, np.int64)
-    nxt = np.full(2 * n, -1, np.int64)
+    nxt = np.full(2 * n, -1, np.int32)
     # -- connections: state, request, step, plan end, station held, walk CPU, service
     # seconds, holds an API server slot, walks its set-up; receives: state, port, step -----
     sub = np.zeros(n, np.int8)
     req = np.zeros(n, np.int64)
-    stp = np.zeros(n, np.int64)
-    pend = np.zeros(n, np.int64)
-    held = np.zeros(n, np.int64)
+    stp = np.zeros(n, np.int32)
+    pend = np.zeros(n, np.int32)
+    held = np.zeros(n, np.int32)
     cpu = np.zeros(n, np.float64)
     svc = np.zeros(n, np.float64)
     inapi = np.zeros(n, np.bool_)
     connecting = np.zeros(n, np.bool_)
     rsub = np.full(n, _R_DONE, np.int8)
-    rstation = np.zeros(n, np.int64)
-    rstep = np.zeros(n, np.int64)
+    rstation = np.zeros(n, np.int32)
+    rstep = np.zeros(n, np.int32)
     # -- the event heap ---------------------------------------------------------------------
     cap = 1024
     heap_t = np.empty(cap, np.float64)

@@ -74,6 +74,21 @@ class _Context:
         self.rr: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         """(connections, node whose proxy picks, drawn index) waiting for round robin."""
 
+    def endpoint_nodes_by_service(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each Service's nodes with an endpoint, ascending: nodes[first[s]:first[s+1]]."""
+        pairs = np.unique(self._service_of_endpoint() * self.nodes + self.topo.endpoint_node)
+        first = np.searchsorted(pairs // self.nodes, np.arange(self.topo.services + 1))
+        return first, pairs % self.nodes
+
+    def endpoints_by_node(self) -> tuple[np.ndarray, np.ndarray]:
+        """Endpoint ids sorted by (Service, node, id), and that key (Service x nodes + node)."""
+        keys = self._service_of_endpoint() * self.nodes + self.topo.endpoint_node
+        order = np.argsort(keys, kind="stable")
+        return order, keys[order]
+
+    def _service_of_endpoint(self) -> np.ndarray:
+        return np.repeat(np.arange(self.topo.services, dtype=np.int64), self.count)
+
     def u(self, name: str, c: np.ndarray) -> np.ndarray:
         return self.demand.draws[name][c]
 
@@ -203,41 +218,36 @@ def _external_service(ctx: _Context, placed: _Placed, c: np.ndarray, kind: str) 
 
 
 def _load_balanced(ctx: _Context, placed: _Placed, c, s, local):
-    """Entry nodes of LoadBalancer connections: the healthy nodes (policy Local: those with
-    an endpoint) by MetalLB L2's one announcing node or per connection (cloud LB, BGP)."""
+    """Entry nodes of LoadBalancer connections: among the healthy nodes (policy Local: the
+    nodes with an endpoint, ascending; else every node), MetalLB L2's one announcing node
+    per Service or one per connection (cloud LB, BGP ECMP)."""
     keep = ctx.count[s] > 0
     placed.refuse(c[~keep], NO_ENDPOINTS)
     c, s, local = c[keep], s[keep], local[keep]
-    entry = np.empty(c.size, dtype=np.int64)
-    for service in np.unique(s):
-        mine = s == service
-        nodes = ctx.topo.endpoint_nodes(int(service))
-        healthy = np.unique(nodes) if local[mine][0] else np.arange(ctx.nodes)
-        if ctx.metallb_l2:
-            entry[mine] = healthy[int(service) % len(healthy)]
-        else:
-            entry[mine] = healthy[ctx.draw("entry-node", c[mine], len(healthy))]
+    first, nodes = ctx.endpoint_nodes_by_service()
+    healthy = np.where(local, first[s + 1] - first[s], ctx.nodes)
+    index = s % healthy if ctx.metallb_l2 else ctx.draw("entry-node", c, healthy)
+    entry = np.where(local, nodes[np.where(local, first[s] + index, 0)], index)
     return c, s, local, entry
 
 
 def _local_endpoint(ctx: _Context, placed: _Placed, c, s, entry) -> None:
-    """Policy Local: an endpoint on the entry node, or the drop no-local-endpoint."""
-    for k in range(c.size):
-        nodes = ctx.topo.endpoint_nodes(int(s[k]))
-        here = np.flatnonzero(nodes == entry[k])
-        if len(here) == 0:
-            placed.refuse(c[k], NO_LOCAL_ENDPOINT)
-            continue
-        position = int(ctx.u("endpoint", c[k:k + 1])[0] * len(here))
-        i = int(here[position])
-        ep = int(ctx.offsets[s[k]]) + i
-        placed.endpoint[c[k]] = ep
-        placed.position[c[k]] = position
-        server = int(ctx.topo.endpoint_node[ep])
-        placed.node[c[k], _ROLE["server"]] = server
-        placed.flags[c[k], 1] = entry[k] == server
-        placed.lookup[c[k], _NODEPORT] = ctx.costs.nodeport_lookup_seconds(
-            ctx.rules, int(ctx.topo.nodeport_rank[s[k]]), position)
+    """Policy Local: an endpoint on the entry node (the draw among the Service's endpoints
+    there, in index order), or the drop no-local-endpoint."""
+    order, keys = ctx.endpoints_by_node()
+    key = s.astype(np.int64) * ctx.nodes + entry
+    low, high = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
+    none = high == low
+    placed.refuse(c[none], NO_LOCAL_ENDPOINT)
+    c, s, entry, low, here = c[~none], s[~none], entry[~none], low[~none], (high - low)[~none]
+    position = ctx.draw("endpoint", c, here)
+    ep = order[low + position]
+    server = ctx.topo.endpoint_node[ep]
+    placed.endpoint[c], placed.position[c] = ep, position
+    placed.node[c, _ROLE["server"]] = server
+    placed.flags[c, 1] = entry == server
+    placed.lookup[c, _NODEPORT] = ctx.costs.nodeport_lookup_seconds(
+        ctx.rules, ctx.topo.nodeport_rank[s], position)
 
 
 def _ingress(ctx: _Context, placed: _Placed, c: np.ndarray, kind: str) -> None:

@@ -11,7 +11,8 @@ from netmodel.engines import AUTO, ENGINES, engine_for, simulate
 from tests.conftest import make_scenario
 from tests.strategies import fast_pods, scenarios
 
-FIELDS = ("kind", "status", "start", "end", "lookup_cpu", "softirq_cpu", "cross_node", "endpoint")
+FIELDS = ("kind", "status", "start", "end", "connected", "lookup_cpu", "softirq_cpu", "cross_node",
+          "endpoint")
 
 
 def assert_same_records(a, b):

@@ -27,7 +27,9 @@ class Records:
     """Per-request records of one replication (arrays indexed by request id).
 
     `status` is IN_FLIGHT, COMPLETED or a drop code (netmodel.vocabulary); `start`/`end` in
-    seconds (NaN when not reached); `lookup_cpu`/`softirq_cpu` in CPU seconds charged to
+    seconds (NaN when not reached); `connected`: when a connection's set-up ended, on its
+    first request (NaN on the others, for a set-up that failed or is not modelled, as
+    kubectl's); `lookup_cpu`/`softirq_cpu` in CPU seconds charged to
     the request (a connection's set-up to its first request); `cross_node` says whether
     the request crossed the node network between nodes (a second node hop included);
     `kind` indexes TRAFFIC_KINDS; `endpoint` is the flat index of the endpoint served
@@ -46,6 +48,7 @@ class Records:
     endpoint_offsets: np.ndarray
     warmup: float
     last_arrival: float
+    connected: np.ndarray | None = None
     control: ControlPlaneResult | None = None
     """The replication's control-plane run, when `control_plane.enabled`."""
     conntrack_entries: float = float("nan")
@@ -64,6 +67,7 @@ class Recorder:
         self.status = np.zeros(n, dtype=np.int8)
         self.start = np.full(n, np.nan)
         self.end = np.full(n, np.nan)
+        self.connected = np.full(n, np.nan)
         self.lookup_cpu = np.zeros(n)
         self.softirq_cpu = np.zeros(n)
         arrived = demand.clock < stop  # an arrival at the stop instant is not processed
@@ -96,4 +100,4 @@ class Recorder:
                                       scenario.cluster.conntrack_time_wait)
         return Records(self.kind, self.status, self.start, self.end, self.lookup_cpu,
                        self.softirq_cpu, self.cross, self.endpoint, endpoint_offsets, run.warmup,
-                       last, conntrack_entries=conntrack)
+                       last, connected=self.connected, conntrack_entries=conntrack)

@@ -98,7 +98,7 @@ def trace_connection(scenario: Scenario, profile: Profile, conn: Connection) -> 
     """The hops of connection `conn` (as `Placer.connect` built it), costed at zero load."""
     costs = CostModel(profile, scenario)
     r = route_of(scenario, conn.kind, conn.placement)
-    variable = {**conn.lookup, "app": scenario.workload.server.service_time}
+    variable = {**conn.lookup, "app": scenario.workload.server.mean_service_time}
     details = {w.component: w.describe(scenario.kube_proxy.mode) for w in conn.walks}
     hops = tuple(_row(scenario, costs, phase, leg, hop, step, conn.nodes, variable, details)
                  for phase, legs in (("connect", r.connect), ("request", r.request))

@@ -122,9 +122,18 @@ def _kinds(scenario: Scenario, rng: np.random.Generator, connections: int) -> np
 
 
 def _app_times(scenario: Scenario, rng: np.random.Generator, requests: int) -> np.ndarray:
+    """App seconds per request: exponential, constant, lognormal (mean and p99), or drawn
+    from measured samples."""
     server = scenario.workload.server
-    if server.service_time_distribution == "exponential":
+    kind = server.service_time_distribution
+    if kind == "exponential":
         return rng.standard_exponential(requests) * server.service_time
+    if kind == "lognormal":
+        mu, sigma = server.lognormal()
+        return np.exp(mu + sigma * rng.standard_normal(requests))
+    if kind == "empirical":
+        samples = np.asarray(server.service_time_samples, dtype=np.float64)
+        return samples[(rng.random(requests) * samples.size).astype(np.int64)]
     return np.full(requests, server.service_time)
 
 

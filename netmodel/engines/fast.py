@@ -56,7 +56,8 @@ class FastEngine:
             sc.workload.server.queue_limit, sc.external.kubectl.max_requests_inflight,
             float(sc.workload.timeout))
         events = kernel.walk(inputs, _plans(rep.plans),
-                             kernel.Outputs(rec.start, rec.end, rec.status, rec.softirq_cpu))
+                             kernel.Outputs(rec.start, rec.end, rec.status, rec.softirq_cpu,
+                                            rec.connected))
         return dataclasses.replace(rep.finish(rec), events=int(events))
 
 

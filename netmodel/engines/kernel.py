@@ -42,7 +42,7 @@ Plans = namedtuple("Plans", "start length kind at to seconds first delay var sta
 Inputs = namedtuple("Inputs", "stop arrival dropped first nreq route role_node endpoint replica "
                               "lookups app dead servers base queue_limit inflight_limit timeout")
 """One replication: per connection and per request arrays, the stations' servers, limits."""
-Outputs = namedtuple("Outputs", "start end status softirq_cpu")
+Outputs = namedtuple("Outputs", "start end status softirq_cpu connected")
 """The record arrays the loop writes into."""
 
 _URGENT, _NORMAL = 0, 1 << 62
@@ -126,7 +126,8 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
     base, queue_limit, inflight_limit, timeout = x.base, x.queue_limit, x.inflight_limit, x.timeout
     p_start, p_len, s_kind, s_at, s_to = p.start, p.length, p.kind, p.at, p.to
     s_sec, s_first, s_delay, s_var, s_station = p.seconds, p.first, p.delay, p.var, p.station
-    start, end, status, softirq_cpu = out.start, out.end, out.status, out.softirq_cpu
+    start, end, status, softirq_cpu, connected = (out.start, out.end, out.status, out.softirq_cpu,
+                                                  out.connected)
     n = arrival.shape[0]
     # -- stations: free servers, queue length, queue head and tail, next in queue ---------
     free = x.servers.copy()
@@ -396,6 +397,8 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
                 sub[c] = _DONE
                 eid += 1  # the connection's process ends: an event nobody waits for
                 break
+            if connecting[c]:
+                connected[r] = now
             req[c] = r
             connecting[c] = False
             plan = 2 * route[c] + 1

@@ -102,6 +102,7 @@ class _Run:
             if dropped:
                 rec.drop(r0, n, dropped, env.now)
                 return
+            rec.connected[r0] = env.now
         timeout = rep.scenario.workload.timeout
         app = rep.demand.app
         for r in range(r0, r0 + n):

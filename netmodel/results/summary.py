@@ -30,6 +30,13 @@ the API server's watch egress, EndpointSlice updates per replication, and the st
 window: per (removed endpoint, node), how long the node's rules still sent traffic to a
 Pod that had stopped serving (0 when removed in time; NaN when no endpoint was removed)."""
 
+SETUP_COLUMNS = ("setups", "setup_p50_s", "setup_p99_s", "setup_mean_s")
+"""Connection set-up: how many new connections were measured (started after the warm-up,
+set-up completed) and the time from their arrival to the end of their set-up (the TCP
+handshake with DNS lookups, rule walks, conntrack inserts and, for Ingress, TLS) that
+their first request's latency includes. Under keep-alive a request mean hides it; NaN
+for kinds with no set-up modelled (kubectl's)."""
+
 CONNTRACK_COLUMNS = ("conntrack_entries", "conntrack_fill")
 """Point figures (the same on each of its rows), the mean over replications: steady-state
 conntrack entries on the busiest node (Little's law: connections per second through it x
@@ -39,7 +46,7 @@ conntrack entries on the busiest node (Little's law: connections per second thro
 COLUMNS = (
     "kube_proxy.mode", "traffic", "requests", "completed", "dropped", *DROP_COLUMNS,
     "in_flight", "measured", "p50_s", "p90_s", "p99_s", "p999_s", "mean_s",
-    "mean_s_ci95", "p99_s_ci95", "throughput_rps", "rule_lookup_cpu_s_per_request",
+    "mean_s_ci95", "p99_s_ci95", *SETUP_COLUMNS, "throughput_rps", "rule_lookup_cpu_s_per_request",
     "softirq_cpu_s_per_request", "cross_node_share", "endpoint_load_skew",
     *CONNTRACK_COLUMNS, *CONTROL_PLANE_COLUMNS, "replications",
 )
@@ -73,7 +80,7 @@ def summarize(scenario: Scenario, results: list[Records],
         k = TRAFFIC_KINDS.index(kind)
         counts = dict.fromkeys(("requests", "completed", "in_flight", "measured"), 0)
         drops = dict.fromkeys(DROP_REASONS, 0)
-        latencies, rep_means, rep_p99, lookup, cpu, cross = [], [], [], [], [], []
+        latencies, rep_means, rep_p99, lookup, cpu, cross, setups = [], [], [], [], [], [], []
         window_completions, window = 0, 0.0
         for res in results:
             mine = res.kind == k
@@ -89,6 +96,8 @@ def summarize(scenario: Scenario, results: list[Records],
             lookup.append(res.lookup_cpu[measured])
             cpu.append(res.softirq_cpu[measured])
             cross.append(res.cross_node[measured])
+            connected = mine & (res.start >= res.warmup) & ~np.isnan(res.connected)
+            setups.append(res.connected[connected] - res.start[connected])
             if lat.size:
                 rep_means.append(float(lat.mean()))
                 rep_p99.append(float(np.percentile(lat, 99.0)))
@@ -107,6 +116,11 @@ def summarize(scenario: Scenario, results: list[Records],
         row["mean_s"] = float(lat.mean()) if lat.size else math.nan
         row["mean_s_ci95"] = _ci95(rep_means, len(results))
         row["p99_s_ci95"] = _ci95(rep_p99, len(results))
+        setup = np.concatenate(setups)
+        row["setups"] = int(setup.size)
+        row["setup_p50_s"] = float(np.percentile(setup, 50)) if setup.size else math.nan
+        row["setup_p99_s"] = float(np.percentile(setup, 99)) if setup.size else math.nan
+        row["setup_mean_s"] = _mean(setup)
         row["throughput_rps"] = window_completions / window if window > 0 else math.nan
         row["rule_lookup_cpu_s_per_request"] = _mean(np.concatenate(lookup))
         row["softirq_cpu_s_per_request"] = _mean(np.concatenate(cpu))

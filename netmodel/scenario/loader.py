@@ -21,6 +21,7 @@ from netmodel.costs.profile import Profile, load_profile
 from netmodel.errors import NetmodelError
 from netmodel.scenario.checks import ScenarioCheckError, check_scenario
 from netmodel.scenario.digest import scenario_digest
+from netmodel.scenario.samples import SamplesError, read_samples
 from netmodel.scenario.schema import Scenario
 
 Location = tuple[Any, ...]
@@ -74,17 +75,19 @@ def parse_scenario(text: str, file: str, base_dir: Path) -> LoadedScenario:
 def loaded_from_data(raw: dict, lines: dict[Location, int], file: str, base_dir: Path) -> LoadedScenario:
     """The scenario of plain data `raw` (its locations written on `lines`): validated,
     checked, with its profile; a NetmodelError at the line of the first problem."""
-    scenario = validate_scenario(raw, file=file, lines=lines)
+    scenario = validate_scenario(raw, file=file, lines=lines, base_dir=base_dir)
     profile = scenario_profile(scenario, base_dir, file=file, lines=lines)
     return LoadedScenario(None, file, base_dir, raw, lines, scenario, profile,
                           scenario_digest(scenario, profile))
 
 
 def validate_scenario(data: Any, *, file: str | None = None,
-                      lines: Mapping[Location, int] | None = None) -> Scenario:
+                      lines: Mapping[Location, int] | None = None,
+                      base_dir: Path | None = None) -> Scenario:
     """The Scenario of plain data: its schema, then the checks that need the cluster and
     the routes (`check_scenario`); a NetmodelError naming the field (and its line, from
-    `lines`) otherwise."""
+    `lines`) otherwise. Files the scenario names (`workload.server.service_time_file`) are
+    read relative to `base_dir`."""
     lines = lines or {}
     try:
         scenario = Scenario.model_validate(data)
@@ -97,7 +100,25 @@ def validate_scenario(data: Any, *, file: str | None = None,
     except ScenarioCheckError as exc:
         raise NetmodelError(str(exc), file=file, line=_line_of(exc.location, lines) if lines else None,
                             field=dotted(exc.location)) from None
-    return scenario
+    return _with_samples(scenario, base_dir or Path.cwd(), file, lines)
+
+
+def _with_samples(scenario: Scenario, base_dir: Path, file: str | None,
+                  lines: Mapping[Location, int]) -> Scenario:
+    """The scenario with `workload.server.service_time_file` read into its samples."""
+    server = scenario.workload.server
+    if server.service_time_file is None:
+        return scenario
+    where = ("workload", "server", "service_time_file")
+    try:
+        samples = read_samples(base_dir / server.service_time_file)
+    except SamplesError as exc:
+        if exc.line is not None:  # a line of the CSV
+            raise NetmodelError(exc.message, file=str(exc.path), line=exc.line) from None
+        raise NetmodelError(exc.message, file=file, line=_line_of(where, lines) if lines else None,
+                            field=dotted(where)) from None
+    return scenario.model_copy(update={"workload": scenario.workload.model_copy(update={
+        "server": server.model_copy(update={"service_time_samples": samples})})})
 
 
 def scenario_profile(scenario: Scenario, base_dir: Path, *, file: str | None = None,

@@ -7,6 +7,7 @@ expect, and a unit; quantities are stored as SI floats (seconds, bytes, bit/s,
 
 from __future__ import annotations
 
+import math
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal
 
@@ -107,17 +108,16 @@ class Services(_Strict):
     @model_validator(mode="after")
     def _spread(self) -> "Services":
         if isinstance(self.type, dict) and sum(self.type.values()) <= 0:
-            raise _SectionError("the shares need a positive weight on at least one type",
-                                ("services", "type"))
+            raise _SectionError("the shares need a positive weight on at least one type", ("type",))
         if self.endpoints_max is None:
             return self
         if self.endpoints_max < self.endpoints_per_service:
             raise _SectionError(f"endpoints_max {self.endpoints_max} is below the mean, "
                                 f"endpoints_per_service {self.endpoints_per_service}",
-                                ("services", "endpoints_max"))
+                                ("endpoints_max",))
         if self.endpoints_per_service < 1:
             raise _SectionError("a spread needs endpoints_per_service >= 1 (every Service keeps one)",
-                                ("services", "endpoints_max"))
+                                ("endpoints_max",))
         return self
 
     def types(self) -> set[str]:
@@ -207,15 +207,58 @@ class KubeProxy(_Strict):
         True, description="iptables: partial restores of changed Services (KEP-3453)")
 
 
+Z99 = 2.3263478740408408
+"""Standard normal 99th percentile."""
+
+
 class Server(_Strict):
     """The application inside each endpoint Pod."""
 
     workers: int = Field(4, ge=1, le=100_000, description="requests a Pod serves at once")
     service_time: Duration = Field(100e-6, description="mean app time per request, s")
-    service_time_distribution: Literal["exponential", "constant"] = "exponential"
+    service_time_distribution: Literal["exponential", "constant", "lognormal", "empirical"] = Field(
+        "exponential", description="exponential, constant, lognormal (mean service_time and "
+                                   "p99 service_time_p99) or empirical (service_time_samples)")
+    service_time_p99: Duration | None = Field(
+        None, description="lognormal: the app time's 99th percentile, s")
+    service_time_samples: list[Duration] | None = Field(
+        None, max_length=1_000_000, description="empirical: measured app times, drawn one per "
+        "request; or service_time_file")
+    service_time_file: str | None = Field(
+        None, description="empirical: a CSV of measured app times (one a line, seconds or with "
+                          "a unit), relative to the scenario file; read into service_time_samples")
     queue_limit: int = Field(4096, ge=0, description="requests that may wait while every "
                                                      "worker is busy; one more is refused "
                                                      "(0: refused whenever all are busy)")
+
+    @model_validator(mode="after")
+    def _distribution(self) -> "Server":
+        kind = self.service_time_distribution
+        if kind == "lognormal":
+            p99, mean = self.service_time_p99, self.service_time
+            if p99 is None:
+                raise _SectionError("a lognormal needs service_time_p99", ("service_time_p99",))
+            if not mean < p99 <= mean * math.exp(Z99**2 / 2):
+                raise _SectionError(f"a lognormal with mean {mean:g} s needs a p99 above it and at "
+                                    f"most {math.exp(Z99**2 / 2):.2f} times it, got {p99:g} s",
+                                    ("service_time_p99",))
+        if kind == "empirical" and not self.service_time_samples and not self.service_time_file:
+            raise _SectionError("empirical needs service_time_samples or service_time_file",
+                                ("service_time_distribution",))
+        return self
+
+    def lognormal(self) -> tuple[float, float]:
+        """(mu, sigma) of the lognormal with mean service_time and p99 service_time_p99."""
+        ratio = math.log(self.service_time_p99 / self.service_time)
+        sigma = Z99 - math.sqrt(Z99**2 - 2 * ratio)
+        return math.log(self.service_time) - sigma**2 / 2, sigma
+
+    @property
+    def mean_service_time(self) -> float:
+        """The app time's mean, s (an empirical one: its samples' mean)."""
+        if self.service_time_distribution == "empirical" and self.service_time_samples:
+            return sum(self.service_time_samples) / len(self.service_time_samples)
+        return self.service_time
 
 
 class LoadBalancer(_Strict):

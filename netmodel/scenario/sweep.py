@@ -89,7 +89,7 @@ class _PointBuilder:
         for name, value in given.items():
             set_path(data, name, value, self.loaded.scenario)
         try:
-            scenario = validate_scenario(data)
+            scenario = validate_scenario(data, base_dir=self.loaded.base_dir)
         except NetmodelError as exc:
             raise _Invalid(str(exc)) from None
         try:

@@ -33,7 +33,15 @@ def scenarios(draw, requests: int = 300, churn: bool = True):
     return make_scenario(
         cluster={"nodes": draw(st.integers(2, 6)), "softirq_cores": draw(st.integers(1, 2)),
                  "provider": "cloud" if lb["provider"] == "cloud" else "bare-metal",
-                 "cni_datapath": draw(st.sampled_from(["vxlan", "native"]))},
+                 "cni_datapath": draw(st.sampled_from(["vxlan", "native"])),
+                 # the kernel's limits: small ones make packets drop and TCP send them again
+                 "netdev_max_backlog": draw(st.sampled_from([1, 3, 1000])),
+                 "nic_rx_ring": draw(st.sampled_from([1, 2, 1024])),
+                 "conntrack_max": draw(st.sampled_from([40, 131_072])),
+                 "conntrack_time_wait": draw(st.sampled_from(["200ms", "120s"])),
+                 "tcp_syn_retries": draw(st.sampled_from([0, 1, 6])),
+                 "tcp_retries2": draw(st.sampled_from([0, 2, 15])),
+                 "tcp_rto_min": draw(st.sampled_from(["1ms", "200ms"]))},
         kube_proxy={"mode": draw(st.sampled_from(KUBE_PROXY_MODES))},
         services={"count": draw(st.integers(5, 8)), "endpoints_per_service": draw(st.integers(1, 3)),
                   "type": "LoadBalancer", "popularity": draw(st.sampled_from(["uniform", "zipf"])),

@@ -84,9 +84,11 @@ def _conserved(rows):
 
 def test_every_request_is_completed_dropped_or_in_flight(profile):
     # an overloaded single-worker server with a tiny queue, a short timeout and a short
-    # drain: every outcome happens
+    # drain: every outcome happens (conntrack tables large enough to take 20,000 new
+    # connections a second: they would fill otherwise, tests/test_overload.py)
     sc = make_scenario(
-        cluster={"nodes": 2}, services={"count": 2, "endpoints_per_service": 1},
+        cluster={"nodes": 2, "conntrack_max": 100_000_000},
+        services={"count": 2, "endpoints_per_service": 1},
         workload={"rate": 20_000, "timeout": "20ms",
                   "mix": {"pod-clusterip": 2, "pod-pod-same-node": 1, "pod-pod-cross-node": 1},
                   "server": {"workers": 1, "queue_limit": 3, "service_time": "200us"}},

@@ -11,7 +11,7 @@ from netmodel.engines import AUTO, ENGINES, engine_for, simulate
 from tests.conftest import make_scenario
 from tests.strategies import fast_pods, scenarios
 
-FIELDS = ("kind", "status", "start", "end", "connected", "lookup_cpu", "softirq_cpu", "cross_node",
+FIELDS = ("kind", "status", "start", "end", "connected", "packet_drops", "lookup_cpu", "softirq_cpu", "cross_node",
           "endpoint")
 
 
@@ -37,12 +37,21 @@ def test_fast_and_simpy_records_are_bitwise_equal(profile, sc):
     {"workload": {"rate": 40_000, "timeout": "3ms", "server": {"workers": 1, "queue_limit": 0}}},
     {"cluster": {"nodes": 2, "softirq_cores": 1}, "workload": {"rate": 30_000}},
     {"workload": {"requests_per_connection": 50, "rate": 20_000}},
+    # the kernel's limits: a softirq backlog that drops, a NIC ring that drops, both resent
+    {"cluster": {"nodes": 2, "softirq_cores": 1, "netdev_max_backlog": 5, "conntrack_max": 10**8,
+                 "tcp_rto_min": "2ms"},
+     "workload": {"rate": 12_000, "requests_per_connection": 3, "timeout": "50ms"}},
+    {"cluster": {"nodes": 2, "nic_rx_ring": 1, "nic_speed": "100Mbps", "conntrack_max": 10**8,
+                 "tcp_rto_min": "1ms"},
+     "services": {"type": "NodePort"},
+     "workload": {"rate": 20_000, "request_size": "10KiB", "mix": {"external-nodeport": 1,
+                                                                  "pod-pod-cross-node": 1}}},
 ])
 def test_overloaded_runs_agree_too(profile, case):
     """Long queues and many simultaneous events: where tie-breaking decides."""
     sc = make_scenario(**case, run={"requests": 20_000, "drain": "5ms"})
-    assert_same_records(ENGINES["simpy"].run(describe(sc, profile, 0)),
-                        ENGINES["fast"].run(describe(sc, profile, 0)))
+    simpy = ENGINES["simpy"].run(describe(sc, profile, 0))
+    assert_same_records(simpy, ENGINES["fast"].run(describe(sc, profile, 0)))
 
 
 def test_auto_takes_the_fast_engine(profile):
@@ -66,3 +75,4 @@ def test_without_numba_auto_falls_back_to_simpy_and_says_why(monkeypatch, tmp_pa
     path.write_text("name: s\nrun: {requests: 100}\n")
     assert main(["run", str(path)]) == 0
     assert "engine simpy (fast: numba is not installed (pip install numba))" in capsys.readouterr().out
+

@@ -55,6 +55,6 @@ def test_the_clock_reads_each_arrival_as_timeouts_one_after_another_do(times):
     arrival = np.sort(np.array(times))
     expected, now = [], 0.0
     for t in arrival.tolist():
-        now = now + (t - now)
+        now = now + max(t - now, 0.0)
         expected.append(now)
     assert _clock(arrival).tolist() == expected

@@ -121,7 +121,8 @@ def test_unknown_key_names_line_and_known_keys(tmp_path):
         """) == ("s.yaml:4: cluster.nodez: unknown field 'nodez' (known: nodes, pods_per_node, "
                  "nic_speed, mtu, cni_datapath, offloads, softirq_cores, provider, "
                  "node_network, pod_cidr, node_cidr_mask, service_cidr, conntrack_max, "
-                 "conntrack_time_wait)")
+                 "conntrack_time_wait, netdev_max_backlog, nic_rx_ring, tcp_syn_retries, "
+                 "tcp_retries2, tcp_rto_min)")
 
 
 def test_unknown_top_level_section(tmp_path):

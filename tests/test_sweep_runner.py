@@ -24,7 +24,7 @@ from netmodel.runner.sweep import SweepInterrupted, run_sweep
 from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.loader import load_scenario
 from netmodel.scenario.sweep import expand_sweep
-from netmodel.vocabulary import TRAFFIC_KINDS
+from netmodel.vocabulary import PACKET_DROP_COLUMNS, TRAFFIC_KINDS
 
 GRID = """\
 name: grid
@@ -53,9 +53,11 @@ def fake_runner(scenario, profile, control_sink=None, engine="auto"):
         n = scenario.run.requests
         row = {"kube_proxy.mode": scenario.kube_proxy.mode, "traffic": kind, "requests": n,
                "completed": n, "dropped": 0, **dict.fromkeys(DROP_COLUMNS, 0), "in_flight": 0,
+               **dict.fromkeys(PACKET_DROP_COLUMNS, 0),
                "measured": n, "p50_s": p50, "p90_s": 2 * p50, "p99_s": 3 * p50,
                "p999_s": 4 * p50, "mean_s": 1.1 * p50, "mean_s_ci95": math.nan,
-               "p99_s_ci95": math.nan, "setups": n, "setup_p50_s": p50 / 2, "setup_p99_s": p50,
+               "p99_s_ci95": math.nan, "p50_with_timeouts_s": p50, "p99_with_timeouts_s": 3 * p50,
+               "setups": n, "setup_p50_s": p50 / 2, "setup_p99_s": p50,
                "setup_mean_s": p50 / 2, "throughput_rps": 1000.0 / 3,
                "rule_lookup_cpu_s_per_request": p50 / 7, "softirq_cpu_s_per_request": p50 / 3,
                "cross_node_share": 0.5 if kind == "pod-clusterip" else 1.0,

@@ -139,7 +139,8 @@ def _refused_share(profile, workers: int, queue_limit: int, load: float, replica
     the network's ~30 us in front of the Pod leaves its arrivals Poisson; the first 5% of
     each run is cut."""
     mean = 20e-3
-    sc = make_scenario(cluster={"nodes": 1}, services={"count": 1, "endpoints_per_service": 1},
+    sc = make_scenario(cluster={"nodes": 1, "conntrack_max": 100_000_000},  # the Pod alone limits
+                       services={"count": 1, "endpoints_per_service": 1},
                        workload={"rate": load / mean, "mix": {"pod-pod-same-node": 1},
                                  "server": {"workers": workers, "queue_limit": queue_limit,
                                             "service_time": mean}},

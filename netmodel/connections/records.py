@@ -19,7 +19,7 @@ from netmodel.connections.placement import ABSENT, Connections
 from netmodel.connections.workload import Demand
 from netmodel.controlplane.syncloop import ControlPlaneResult
 from netmodel.scenario.schema import Scenario
-from netmodel.vocabulary import IN_FLIGHT, TIMEOUT
+from netmodel.vocabulary import IN_FLIGHT, PACKET_DROPS, TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class Records:
     warmup: float
     last_arrival: float
     connected: np.ndarray | None = None
+    packet_drops: np.ndarray | None = None
+    """(requests, PACKET_DROPS): packets of each request dropped at each point (each sent again)."""
     control: ControlPlaneResult | None = None
     """The replication's control-plane run, when `control_plane.enabled`."""
     conntrack_entries: float = float("nan")
@@ -68,6 +70,7 @@ class Recorder:
         self.start = np.full(n, np.nan)
         self.end = np.full(n, np.nan)
         self.connected = np.full(n, np.nan)
+        self.packet_drops = np.zeros((n, len(PACKET_DROPS)), dtype=np.int16)
         self.lookup_cpu = np.zeros(n)
         self.softirq_cpu = np.zeros(n)
         arrived = demand.clock < stop  # an arrival at the stop instant is not processed
@@ -100,4 +103,5 @@ class Recorder:
                                       scenario.cluster.conntrack_time_wait)
         return Records(self.kind, self.status, self.start, self.end, self.lookup_cpu,
                        self.softirq_cpu, self.cross, self.endpoint, endpoint_offsets, run.warmup,
-                       last, connected=self.connected, conntrack_entries=conntrack)
+                       last, connected=self.connected, packet_drops=self.packet_drops,
+                       conntrack_entries=conntrack)

@@ -138,14 +138,15 @@ def _app_times(scenario: Scenario, rng: np.random.Generator, requests: int) -> n
 
 
 def _clock(arrival: np.ndarray) -> np.ndarray:
-    """Each arrival as a clock that advances by `arrival[c] - now` reads it: clock[c] =
-    clock[c-1] + (arrival[c] - clock[c-1]), which rounds back to arrival[c] but now and
-    then. Solved as a fixed point in whole-array passes: each pass settles the next
-    arrival of every run that rounding moved, and the runs are short."""
+    """Each arrival as a clock that advances by `arrival[c] - now` (never back: an arrival
+    rounding put behind the clock comes at once) reads it: clock[c] = clock[c-1] +
+    max(arrival[c] - clock[c-1], 0), which is arrival[c] but now and then. Solved as a
+    fixed point in whole-array passes: each pass settles the next arrival of every run
+    that rounding moved, and the runs are short."""
     clock = arrival.copy()
     while True:
         before = np.concatenate([[0.0], clock[:-1]])
-        settled = before + (arrival - before)
+        settled = before + np.maximum(arrival - before, 0.0)
         if np.array_equal(settled, clock):
             return clock
         clock = settled

@@ -384,7 +384,7 @@ def run_controlplane(config: ControlPlaneConfig, profile: Profile,
 
     def changes():
         for u, t in enumerate(updates.times.tolist()):
-            yield env.timeout(t - env.now)
+            yield env.timeout(max(t - env.now, 0.0))  # a time the clock rounded past: now
             env.process(publish(u))
         run.arrivals_done = True
         run.check_done()

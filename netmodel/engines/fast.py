@@ -54,10 +54,14 @@ class FastEngine:
             demand.requests, conns.route.astype(np.int64), _role_nodes(conns.node, nodes),
             conns.endpoint, conns.replica, conns.lookup, demand.app, _dead(rep), servers, base,
             sc.workload.server.queue_limit, sc.external.kubectl.max_requests_inflight,
-            float(sc.workload.timeout))
+            float(sc.workload.timeout), conns.path_nodes.astype(np.int32),
+            rep.conntrack_prefill.astype(np.int64), sc.cluster.conntrack_max,
+            float(sc.cluster.conntrack_time_wait), sc.cluster.netdev_max_backlog * sc.cluster.softirq_cores,
+            sc.cluster.nic_rx_ring, sc.cluster.tcp_syn_retries, sc.cluster.tcp_retries2,
+            float(sc.cluster.tcp_rto_min))
         events = kernel.walk(inputs, _plans(rep.plans),
                              kernel.Outputs(rec.start, rec.end, rec.status, rec.softirq_cpu,
-                                            rec.connected))
+                                            rec.connected, rec.packet_drops))
         return dataclasses.replace(rep.finish(rec), events=int(events))
 
 

@@ -25,7 +25,14 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from netmodel.vocabulary import APISERVER_THROTTLED, COMPLETED, SERVER_QUEUE_FULL, STALE_ENDPOINT, TIMEOUT
+from netmodel.vocabulary import (
+    APISERVER_THROTTLED,
+    COMPLETED,
+    RETRIES_EXHAUSTED,
+    SERVER_QUEUE_FULL,
+    STALE_ENDPOINT,
+    TIMEOUT,
+)
 
 CPU, WIRE, DELAY, WORK = 0, 1, 2, 3
 """Step kinds as the flattened plans encode them."""
@@ -40,16 +47,22 @@ SOFTIRQ_BASE, TX_BASE, RX_BASE, KUBELET_BASE, POD_BASE, LB_BASE, INGRESS_BASE, A
 Plans = namedtuple("Plans", "start length kind at to seconds first delay var station")
 """Flattened plans: plan 2 r is route r's set-up, 2 r + 1 its request plan; steps as arrays."""
 Inputs = namedtuple("Inputs", "stop arrival dropped first nreq route role_node endpoint replica "
-                              "lookups app dead servers base queue_limit inflight_limit timeout")
+                              "lookups app dead servers base queue_limit inflight_limit timeout "
+                              "path_nodes prefill conntrack_max time_wait backlog ring "
+                              "syn_retries retries2 rto_min")
 """One replication: per connection and per request arrays, the stations' servers, limits."""
-Outputs = namedtuple("Outputs", "start end status softirq_cpu connected")
+Outputs = namedtuple("Outputs", "start end status softirq_cpu connected packet_drops")
 """The record arrays the loop writes into."""
 
 _URGENT, _NORMAL = 0, 1 << 62
 """Priorities folded into an event's key above its id: (priority, id) in one int64."""
 _ARRIVALS = -1
 # Connection states: what the process waits for.
-_INIT, _ACQ, _SERVE, _TXACQ, _TX, _RECV, _DELAY, _DONE = range(8)
+_INIT, _ACQ, _SERVE, _TXACQ, _TX, _RECV, _DELAY, _DONE, _RETRY, _SYN_RETRY = range(10)
+_BACKLOG_FULL, _RING_FULL, _CONNTRACK_FULL = 0, 1, 2
+"""Columns of packet_drops."""
+_SYN_RTO = 1.0
+"""TCP's initial retransmission timeout, s (as simpy_engine.SYN_RTO)."""
 # Receive states.
 _R_INIT, _R_ARRIVE, _R_ACQ, _R_SERVE, _R_END, _R_DONE = range(6)
 
@@ -115,6 +128,18 @@ def _next_in_line(st, head, tail, nxt, waiting):
     return q
 
 
+@njit(inline="always")
+def _table_full(node, now, x, live, head, exp_t, exp_next):
+    """Whether node's conntrack table is full at `now`, its expired entries let go first."""
+    h = head[node]
+    while h >= 0 and exp_t[h] <= now:
+        h = exp_next[h]
+        live[node] -= 1
+    head[node] = h
+    before = int(x.prefill[node] * (x.time_wait - now) / x.time_wait) if now < x.time_wait else 0
+    return before + live[node] >= x.conntrack_max
+
+
 @njit(cache=True)
 def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
     """Run one replication (Inputs x, Plans p) until x.stop, writing its Outputs; returns
@@ -128,6 +153,8 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
     s_sec, s_first, s_delay, s_var, s_station = p.seconds, p.first, p.delay, p.var, p.station
     start, end, status, softirq_cpu, connected = (out.start, out.end, out.status, out.softirq_cpu,
                                                   out.connected)
+    drops = out.packet_drops
+    path_nodes, backlog, ring = x.path_nodes, x.backlog, x.ring
     n = arrival.shape[0]
     # -- stations: free servers, queue length, queue head and tail, next in queue ---------
     free = x.servers.copy()
@@ -149,6 +176,17 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
     rsub = np.full(n, _R_DONE, np.int8)
     rstation = np.zeros(n, np.int32)
     rstep = np.zeros(n, np.int32)
+    rdropped = np.zeros(n, np.bool_)
+    attempt = np.zeros(n, np.int32)   # retransmissions of the current packet
+    tracked = np.zeros(n, np.bool_)   # holds conntrack entries on its path
+    # -- conntrack: live entries per node, each node's expiries in order (a linked list) ----
+    live = np.zeros(x.prefill.size, np.int64)
+    ct_head = np.full(x.prefill.size, -1, np.int64)
+    ct_tail = np.full(x.prefill.size, -1, np.int64)
+    ct_cap = 1024
+    exp_t = np.empty(ct_cap, np.float64)
+    exp_next = np.empty(ct_cap, np.int64)
+    exp_used = 0
     # -- the event heap ---------------------------------------------------------------------
     cap = 1024
     heap_t = np.empty(cap, np.float64)
@@ -183,8 +221,8 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
                 size = _push(heap_t, heap_k, heap_p, size, now, _URGENT + eid, next_arrival - 1)
                 eid += 1
             if next_arrival < n:
-                size = _push(heap_t, heap_k, heap_p, size, now + (arrival[next_arrival] - now),
-                             _NORMAL + eid, _ARRIVALS)
+                size = _push(heap_t, heap_k, heap_p, size,
+                             now + max(arrival[next_arrival] - now, 0.0), _NORMAL + eid, _ARRIVALS)
                 eid += 1
                 next_arrival += 1
             else:
@@ -204,11 +242,18 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
                 eid += 1
                 rsub[c] = _R_ARRIVE
                 continue
+            if rstate == _R_ARRIVE and free[st] == 0 and waiting[st] >= ring:  # the ring drops it
+                rdropped[c] = True
+                size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, pid)  # its end
+                eid += 1
+                rsub[c] = _R_END
+                continue
             if rstate == _R_ARRIVE and free[st] == 0:
                 _enqueue(st, pid, head, tail, nxt, waiting)
                 rsub[c] = _R_ACQ
                 continue
             if rstate == _R_ARRIVE or rstate == _R_ACQ:
+                rdropped[c] = False
                 if rstate == _R_ARRIVE:
                     free[st] -= 1
                 size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, pid)
@@ -229,22 +274,51 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
             rsub[c] = _R_DONE  # its end is processed: the sender goes on if it waits
             if sub[c] != _RECV:
                 continue
-            stp[c] += 1
         else:
             c = pid
 
         # -- connection c resumes from what it waited for -------------------------------
         state = sub[c]
-        if state == _INIT:
-            req[c] = first[c]
-            plan = 2 * route[c]
-            connecting[c] = p_len[plan] > 0
-            if not connecting[c]:
-                plan += 1
-            stp[c] = p_start[plan]
-            pend[c] = p_start[plan] + p_len[plan]
-            cpu[c] = 0.0
-            inapi[c] = False
+        retransmit = -1  # a packet dropped at this point (a packet_drops column) is sent again
+        if state == _INIT or state == _SYN_RETRY:
+            if state == _INIT:
+                req[c] = first[c]
+                plan = 2 * route[c]
+                connecting[c] = p_len[plan] > 0
+                if not connecting[c]:
+                    plan += 1
+                stp[c] = p_start[plan]
+                pend[c] = p_start[plan] + p_len[plan]
+                cpu[c] = 0.0
+                inapi[c] = False
+            if connecting[c]:  # the SYN needs an entry in each conntrack table on its path
+                full = False
+                for k in range(path_nodes.shape[1]):
+                    node = path_nodes[c, k]
+                    if node >= 0 and _table_full(node, now, x, live, ct_head, exp_t, exp_next):
+                        full = True
+                        break
+                if full:
+                    drops[req[c], _CONNTRACK_FULL] += 1
+                    if attempt[c] >= x.syn_retries:
+                        for k in range(req[c], first[c] + nreq[c]):
+                            start[k] = now if np.isnan(start[k]) else start[k]
+                            end[k] = now
+                            status[k] = RETRIES_EXHAUSTED
+                        sub[c] = _DONE
+                        eid += 1  # the connection's process ends
+                        continue
+                    size = _push(heap_t, heap_k, heap_p, size, now + _SYN_RTO * 2.0 ** attempt[c],
+                                 _NORMAL + eid, c)
+                    eid += 1
+                    attempt[c] += 1
+                    sub[c] = _SYN_RETRY
+                    continue
+                for k in range(path_nodes.shape[1]):
+                    if path_nodes[c, k] >= 0:
+                        live[path_nodes[c, k]] += 1
+                tracked[c] = True
+                attempt[c] = 0
         elif state == _ACQ:  # a server was handed over: serve
             size = _push(heap_t, heap_k, heap_p, size, now + svc[c], _NORMAL + eid, c)
             eid += 1
@@ -271,16 +345,40 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
             if state == _TX and role_node[c, s_to[stp[c]]] != NONE and rsub[c] != _R_DONE:
                 sub[c] = _RECV  # the message is still being received
                 continue
-            stp[c] += 1
+            if state == _TX and role_node[c, s_to[stp[c]]] != NONE and rdropped[c]:
+                retransmit = _RING_FULL
+            else:
+                if state == _TX:
+                    attempt[c] = 0
+                stp[c] += 1
         elif state == _DELAY:
             stp[c] += 1
-        # (_RECV: the receive's end moved the step on)
+        elif state == _RECV:  # the receive ended
+            if rdropped[c]:
+                retransmit = _RING_FULL
+            else:
+                attempt[c] = 0
+                stp[c] += 1
+        # (_RETRY: the step runs again)
 
         # -- connection c runs until it waits, or ends ------------------------------------
         while True:
             s = stp[c]
             refused = 0
-            if s < pend[c]:
+            if retransmit >= 0:  # TCP sends the dropped packet again after its timeout
+                drops[req[c], retransmit] += 1
+                retransmit = -1
+                if attempt[c] >= (x.syn_retries if connecting[c] else x.retries2):
+                    refused = RETRIES_EXHAUSTED
+                else:
+                    rto = _SYN_RTO if connecting[c] else x.rto_min
+                    size = _push(heap_t, heap_k, heap_p, size, now + rto * 2.0 ** attempt[c],
+                                 _NORMAL + eid, c)
+                    eid += 1
+                    attempt[c] += 1
+                    sub[c] = _RETRY
+                    break
+            elif s < pend[c]:
                 kind = s_kind[s]
                 if kind == DELAY:
                     size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, c)
@@ -307,6 +405,9 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
                 if kind == WIRE:  # from outside: only the receiving port queues
                     st = base[RX_BASE] + role_node[c, s_to[s]]
                     seconds = s_sec[s]
+                    if free[st] == 0 and waiting[st] >= ring:
+                        retransmit = _RING_FULL
+                        continue
                 elif kind == CPU and role_node[c, s_at[s]] == NONE:
                     stp[c] += 1  # an external client's own CPU is not the cluster's
                     continue
@@ -322,6 +423,9 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
                             seconds += app[req[c]] if v == 3 else 0.0
                     if kind == CPU:
                         st = base[SOFTIRQ_BASE] + role_node[c, s_at[s]]
+                        if free[st] == 0 and waiting[st] >= backlog:
+                            retransmit = _BACKLOG_FULL
+                            continue
                         cpu[c] += seconds
                     else:
                         code = s_station[s]
@@ -350,6 +454,7 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
                         else:
                             st = base[DNS_BASE] + replica[c]
                 if refused == 0:  # serve at st, after its queue if every server is busy
+                    attempt[c] = 0
                     held[c] = st
                     svc[c] = seconds
                     if free[st] == 0:
@@ -394,6 +499,23 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
                             status[k] = STALE_ENDPOINT
                         more = False
             if not more:
+                if tracked[c]:  # its entries expire after TIME_WAIT
+                    for k in range(path_nodes.shape[1]):
+                        node = path_nodes[c, k]
+                        if node < 0:
+                            continue
+                        if exp_used == ct_cap:
+                            ct_cap *= 2
+                            exp_t = np.concatenate((exp_t, np.empty(ct_cap - exp_t.size, np.float64)))
+                            exp_next = np.concatenate((exp_next, np.empty(ct_cap - exp_next.size,
+                                                                         np.int64)))
+                        exp_t[exp_used], exp_next[exp_used] = now + x.time_wait, -1
+                        if ct_head[node] >= 0:
+                            exp_next[ct_tail[node]] = exp_used
+                        else:
+                            ct_head[node] = exp_used
+                        ct_tail[node] = exp_used
+                        exp_used += 1
                 sub[c] = _DONE
                 eid += 1  # the connection's process ends: an event nobody waits for
                 break

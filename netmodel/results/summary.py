@@ -16,7 +16,16 @@ from scipy import stats
 from netmodel.connections.records import Records
 from netmodel.controlplane.syncloop import ControlPlaneResult
 from netmodel.scenario.schema import Scenario
-from netmodel.vocabulary import COMPLETED, DROP_COLUMNS, DROP_REASONS, IN_FLIGHT, TRAFFIC_KINDS
+from netmodel.vocabulary import (
+    COMPLETED,
+    DROP_COLUMNS,
+    DROP_REASONS,
+    IN_FLIGHT,
+    PACKET_DROP_COLUMNS,
+    RETRIES_EXHAUSTED,
+    TIMEOUT,
+    TRAFFIC_KINDS,
+)
 
 CONTROL_PLANE_COLUMNS = (
     "network_programming_p50_s", "network_programming_p90_s", "network_programming_p99_s",
@@ -43,10 +52,15 @@ conntrack entries on the busiest node (Little's law: connections per second thro
 (their mean lifetime + cluster.conntrack_time_wait)), and that over cluster.conntrack_max
 (1 = the table is full and the kernel drops new connections; drops are not modelled)."""
 
+TIMEOUT_COLUMNS = ("p50_with_timeouts_s", "p99_with_timeouts_s")
+"""p50 and p99 over the measured requests together with those (started after the warm-up)
+that timed out or that TCP gave up on, counted at workload.timeout: what a client sees;
+p50_s .. p999_s are over completed requests only and hide them."""
+
 COLUMNS = (
     "kube_proxy.mode", "traffic", "requests", "completed", "dropped", *DROP_COLUMNS,
-    "in_flight", "measured", "p50_s", "p90_s", "p99_s", "p999_s", "mean_s",
-    "mean_s_ci95", "p99_s_ci95", *SETUP_COLUMNS, "throughput_rps", "rule_lookup_cpu_s_per_request",
+    "in_flight", *PACKET_DROP_COLUMNS, "measured", "p50_s", "p90_s", "p99_s", "p999_s", "mean_s",
+    "mean_s_ci95", "p99_s_ci95", *TIMEOUT_COLUMNS, *SETUP_COLUMNS, "throughput_rps", "rule_lookup_cpu_s_per_request",
     "softirq_cpu_s_per_request", "cross_node_share", "endpoint_load_skew",
     *CONNTRACK_COLUMNS, *CONTROL_PLANE_COLUMNS, "replications",
 )
@@ -70,68 +84,93 @@ def summarize(scenario: Scenario, results: list[Records],
               control: list[ControlPlaneResult] = ()) -> list[dict]:
     """One row per traffic kind with positive weight in the mix, columns as COLUMNS;
     `control` holds the point's control-plane runs, if any."""
-    control_figures = _control_plane(control)
     entries = [r.conntrack_entries for r in results if not math.isnan(r.conntrack_entries)]
     conntrack = (float(np.mean(entries)) if entries else math.nan)
-    conntrack_figures = {"conntrack_entries": conntrack,
-                         "conntrack_fill": conntrack / scenario.cluster.conntrack_max}
+    point = {"conntrack_entries": conntrack,
+             "conntrack_fill": conntrack / scenario.cluster.conntrack_max,
+             **_control_plane(control), "replications": len(results)}
     rows = []
     for kind in (k for k in TRAFFIC_KINDS if scenario.workload.mix.get(k, 0) > 0):
         k = TRAFFIC_KINDS.index(kind)
-        counts = dict.fromkeys(("requests", "completed", "in_flight", "measured"), 0)
-        drops = dict.fromkeys(DROP_REASONS, 0)
-        latencies, rep_means, rep_p99, lookup, cpu, cross, setups = [], [], [], [], [], [], []
-        window_completions, window = 0, 0.0
-        for res in results:
-            mine = res.kind == k
-            status = res.status[mine]
-            counts["requests"] += int(mine.sum())
-            counts["completed"] += int((status == COMPLETED).sum())
-            counts["in_flight"] += int((status == IN_FLIGHT).sum())
-            for i, reason in enumerate(DROP_REASONS):
-                drops[reason] += int((status == 2 + i).sum())
-            measured = mine & (res.status == COMPLETED) & (res.start >= res.warmup)
-            lat = res.end[measured] - res.start[measured]
-            latencies.append(lat)
-            lookup.append(res.lookup_cpu[measured])
-            cpu.append(res.softirq_cpu[measured])
-            cross.append(res.cross_node[measured])
-            connected = mine & (res.start >= res.warmup) & ~np.isnan(res.connected)
-            setups.append(res.connected[connected] - res.start[connected])
-            if lat.size:
-                rep_means.append(float(lat.mean()))
-                rep_p99.append(float(np.percentile(lat, 99.0)))
-            ends = res.end[mine & (res.status == COMPLETED)]
-            window_completions += int(((ends >= res.warmup) & (ends <= res.last_arrival)).sum())
-            window += max(res.last_arrival - res.warmup, 0.0)
-        lat = np.concatenate(latencies)
-        counts["measured"] = int(lat.size)
         row = {"kube_proxy.mode": scenario.kube_proxy.mode, "traffic": kind,
-               "requests": counts["requests"], "completed": counts["completed"],
-               "dropped": sum(drops.values())}
-        row.update(zip(DROP_COLUMNS, drops.values()))
-        row.update(in_flight=counts["in_flight"], measured=counts["measured"])
-        for name, q in _PERCENTILES.items():
-            row[name] = float(np.percentile(lat, q)) if lat.size else math.nan
-        row["mean_s"] = float(lat.mean()) if lat.size else math.nan
-        row["mean_s_ci95"] = _ci95(rep_means, len(results))
-        row["p99_s_ci95"] = _ci95(rep_p99, len(results))
-        setup = np.concatenate(setups)
-        row["setups"] = int(setup.size)
-        row["setup_p50_s"] = float(np.percentile(setup, 50)) if setup.size else math.nan
-        row["setup_p99_s"] = float(np.percentile(setup, 99)) if setup.size else math.nan
-        row["setup_mean_s"] = _mean(setup)
-        row["throughput_rps"] = window_completions / window if window > 0 else math.nan
-        row["rule_lookup_cpu_s_per_request"] = _mean(np.concatenate(lookup))
-        row["softirq_cpu_s_per_request"] = _mean(np.concatenate(cpu))
-        row["cross_node_share"] = _mean(np.concatenate(cross).astype(float))
-        row["endpoint_load_skew"] = _skew(results, k)
-        row.update(conntrack_figures)
-        row.update(control_figures)
-        row["replications"] = len(results)
-        assert tuple(row) == COLUMNS
+               **_outcomes(results, k), **_latency(results, k, scenario.workload.timeout),
+               **_setup(results, k), **_work(results, k), **point}
+        assert tuple(row) == COLUMNS, tuple(row)
         rows.append(row)
     return rows
+
+
+def _outcomes(results: list[Records], k: int) -> dict:
+    """requests .. in_flight and the packet drops of traffic kind k."""
+    statuses = [res.status[res.kind == k] for res in results]
+    status = np.concatenate(statuses) if statuses else np.empty(0, dtype=np.int8)
+    drops = [int((status == 2 + i).sum()) for i in range(len(DROP_REASONS))]
+    packets = sum((res.packet_drops[res.kind == k].sum(axis=0) for res in results),
+                  np.zeros(len(PACKET_DROP_COLUMNS), dtype=np.int64))
+    return {"requests": int(status.size), "completed": int((status == COMPLETED).sum()),
+            "dropped": sum(drops), **dict(zip(DROP_COLUMNS, drops)),
+            "in_flight": int((status == IN_FLIGHT).sum()),
+            **{c: int(v) for c, v in zip(PACKET_DROP_COLUMNS, packets)}}
+
+
+def _latency(results: list[Records], k: int, timeout: float) -> dict:
+    """Percentiles of measured requests (completed, started after the warm-up), their
+    intervals over replications, and the same percentiles with the requests that timed out
+    or that TCP gave up on counted at the timeout."""
+    latencies, rep_means, rep_p99, waited = [], [], [], []
+    for res in results:
+        after = (res.kind == k) & (res.start >= res.warmup)
+        measured = after & (res.status == COMPLETED)
+        lat = res.end[measured] - res.start[measured]
+        latencies.append(lat)
+        gave_up = after & ((res.status == TIMEOUT) | (res.status == RETRIES_EXHAUSTED))
+        waited.append(np.concatenate([lat, np.full(int(gave_up.sum()), timeout)]))
+        if lat.size:
+            rep_means.append(float(lat.mean()))
+            rep_p99.append(float(np.percentile(lat, 99.0)))
+    lat, waited = np.concatenate(latencies), np.concatenate(waited)
+    row = {"measured": int(lat.size)}
+    row.update((name, float(np.percentile(lat, q)) if lat.size else math.nan)
+               for name, q in _PERCENTILES.items())
+    row["mean_s"] = float(lat.mean()) if lat.size else math.nan
+    row["mean_s_ci95"] = _ci95(rep_means, len(results))
+    row["p99_s_ci95"] = _ci95(rep_p99, len(results))
+    for name, q in (("p50_with_timeouts_s", 50.0), ("p99_with_timeouts_s", 99.0)):
+        row[name] = float(np.percentile(waited, q)) if waited.size else math.nan
+    return row
+
+
+def _setup(results: list[Records], k: int) -> dict:
+    """SETUP_COLUMNS of traffic kind k."""
+    setups = []
+    for res in results:
+        connected = (res.kind == k) & (res.start >= res.warmup) & ~np.isnan(res.connected)
+        setups.append(res.connected[connected] - res.start[connected])
+    setup = np.concatenate(setups)
+    return {"setups": int(setup.size),
+            "setup_p50_s": float(np.percentile(setup, 50)) if setup.size else math.nan,
+            "setup_p99_s": float(np.percentile(setup, 99)) if setup.size else math.nan,
+            "setup_mean_s": _mean(setup)}
+
+
+def _work(results: list[Records], k: int) -> dict:
+    """Throughput, CPU per request, cross-node share and endpoint skew of traffic kind k."""
+    lookup, cpu, cross = [], [], []
+    window_completions, window = 0, 0.0
+    for res in results:
+        mine = res.kind == k
+        measured = mine & (res.status == COMPLETED) & (res.start >= res.warmup)
+        lookup.append(res.lookup_cpu[measured])
+        cpu.append(res.softirq_cpu[measured])
+        cross.append(res.cross_node[measured])
+        ends = res.end[mine & (res.status == COMPLETED)]
+        window_completions += int(((ends >= res.warmup) & (ends <= res.last_arrival)).sum())
+        window += max(res.last_arrival - res.warmup, 0.0)
+    return {"throughput_rps": window_completions / window if window > 0 else math.nan,
+            "rule_lookup_cpu_s_per_request": _mean(np.concatenate(lookup)),
+            "softirq_cpu_s_per_request": _mean(np.concatenate(cpu)),
+            "cross_node_share": _mean(np.concatenate(cross).astype(float)),
+            "endpoint_load_skew": _skew(results, k)}
 
 
 def _control_plane(control: list[ControlPlaneResult]) -> dict[str, float]:

@@ -78,6 +78,17 @@ class Cluster(_Strict):
     conntrack_time_wait: Duration = Field(120.0, description="nf_conntrack_tcp_timeout_time_wait: "
                                                              "a closed connection's entry stays "
                                                              "this long, s")
+    netdev_max_backlog: int = Field(1000, ge=1, le=10_000_000, description="net.core.netdev_max_"
+                                    "backlog: packets a softirq core's backlog holds; a message that "
+                                    "finds every core busy and this many per core waiting is dropped")
+    nic_rx_ring: int = Field(1024, ge=1, le=1_000_000, description="receive descriptors of a NIC "
+                             "port (ethtool -g): a message that finds this many waiting is dropped")
+    tcp_syn_retries: int = Field(6, ge=0, le=127, description="net.ipv4.tcp_syn_retries: a dropped "
+                                 "set-up packet is sent again after 1 s, 2 s, 4 s ... this many times")
+    tcp_retries2: int = Field(15, ge=0, le=127, description="net.ipv4.tcp_retries2: a dropped data "
+                              "packet is sent again after tcp_rto_min, doubling, this many times")
+    tcp_rto_min: Duration = Field(0.2, gt=0, le=60, description="TCP's minimum retransmission "
+                                  "timeout (Linux TCP_RTO_MIN, 200 ms), s")
 
 
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]

@@ -50,7 +50,8 @@ CONNTRACK_COLUMNS = ("conntrack_entries", "conntrack_fill")
 """Point figures (the same on each of its rows), the mean over replications: steady-state
 conntrack entries on the busiest node (Little's law: connections per second through it x
 (their mean lifetime + cluster.conntrack_time_wait)), and that over cluster.conntrack_max
-(1 = the table is full and the kernel drops new connections; drops are not modelled)."""
+(1 = the table is full: the kernel, and the model, drop new connections: packets_dropped_
+conntrack_full)."""
 
 TIMEOUT_COLUMNS = ("p50_with_timeouts_s", "p99_with_timeouts_s")
 """p50 and p99 over the measured requests together with those (started after the warm-up)

@@ -277,8 +277,9 @@ class _Composer:
     def error(self, message: str, event: Any, at: Location | None = None) -> NetmodelError:
         if at is None:
             at = self.stack[-1].at if self.stack else ()
+        shown = dotted(at[:8]) + ("..." if len(at) > 8 else "")
         return NetmodelError(message, file=self.file, line=event.start_mark.line + 1,
-                             field=dotted(at) or None)
+                             field=shown or None)
 
 
 class _MergeKeyType:

@@ -255,10 +255,13 @@ def _import_kubectl(args: argparse.Namespace) -> int:
     imported = api.import_kubectl(args.directory)  # validated: it loads as it is
     out.write_text(imported.text(), encoding="utf-8")
     print(f"wrote {out}: {imported.counts()}")
+    print(f"read: {imported.read_text()}")
     for note in imported.notes:
         print(f"note: {note}")
     if imported.skipped:
         print(f"skipped: {imported.skipped_text()}")
+    for warning in imported.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -152,7 +152,7 @@ class _PointBuilder:
     def _steps(self, name: str, low: float, high: float, step: float) -> list[float]:
         """low, low +- step, ... up to high (included when it is on the grid within 1e-9)."""
         count = abs(high - low) / step
-        if not count < MAX_RANGE_VALUES:
+        if not math.isfinite(count):  # a step of 5e-324 over a wide range
             raise self._error(name, f"the range gives more than {MAX_RANGE_VALUES:,} values")
         on_grid = abs(count - round(count)) <= 1e-9 * max(1.0, count)
         steps = round(count) if on_grid else math.floor(count)

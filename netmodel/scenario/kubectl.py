@@ -595,8 +595,9 @@ class _Reader:
 
     def _cluster_ip(self, item: Item, service: dict) -> bool:
         """Set the Service's cluster_ip (IPv4 or 'None'); False for an IPv6-only one."""
+        single = item.text("spec", "clusterIP")
         listed = item.items("spec", "clusterIPs", kind=str) or \
-            [(".spec.clusterIP", ip) for ip in [item.text("spec", "clusterIP")] if ip]
+            [(".spec.clusterIP", ip) for ip in [single] if ip]
         ips = [(sub, ip) for sub, ip in listed if ip]
         if any(ip == "None" for _, ip in ips):
             service["cluster_ip"] = "None"

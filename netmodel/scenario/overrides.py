@@ -58,22 +58,32 @@ def read_setting(path: str, text: str) -> Any:
 
 
 def check_value(path: str, value: Any) -> None:
-    """Refuse a value given from Python that nests deeper or holds more values than a
-    document may (`netmodel.limits`), before it is copied or validated."""
-    stack, count = [(value, 1)], 0
-    while stack:
-        item, depth = stack.pop()
-        count += 1
-        if depth > NESTING():
-            raise NetmodelError(f"nested deeper than {NESTING()} levels (the limit; raise it with "
-                                f"the environment variable {NESTING.env})", field=f"--set {path}")
-        if count > VALUES():
+    """Refuse a value given from Python that nests deeper or holds more values (shared lists
+    and mappings counted each time they appear) than a document may (`netmodel.limits`),
+    before it is copied or validated."""
+    sizes: dict[int, tuple[int, int]] = {}
+
+    def measure(item: Any, depth: int) -> int:
+        if not isinstance(item, (dict, list, tuple)):
+            return 1
+        if id(item) not in sizes:
+            if depth > NESTING():
+                raise NetmodelError(f"nested deeper than {NESTING()} levels (the limit; raise it "
+                                    f"with the environment variable {NESTING.env})",
+                                    field=f"--set {path}")
+            sizes[id(item)] = (0, 0)  # a list that holds itself is refused below
+            children = item.values() if isinstance(item, dict) else item
+            total = 1 + sum(measure(child, depth + 1) for child in children)
+            sizes[id(item)] = (total, depth)
+        total, first_depth = sizes[id(item)]
+        if total == 0:
+            raise NetmodelError("the value contains itself: not plain data", field=f"--set {path}")
+        if total > VALUES():
             raise NetmodelError(f"more than {VALUES():,} values (the limit; raise it with the "
                                 f"environment variable {VALUES.env})", field=f"--set {path}")
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend((v, depth + 1) for v in item)
+        return total
+
+    measure(value, 1)
 
 
 def set_path(data: dict, path: str, value: Any, scenario: Scenario) -> None:

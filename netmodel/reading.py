@@ -360,7 +360,7 @@ def read_json(data: bytes, file: str | None, object_pairs_hook=None) -> Any:
     checked first; a NetmodelError with the line of the problem otherwise."""
     deepest, where = json_depth(data)
     if deepest > NESTING():
-        raise NetmodelError(f"nested {deepest} levels deep, more than the limit of {NESTING()} "
+        raise NetmodelError(f"nested {deepest:,} levels deep, more than the limit of {NESTING()} "
                             f"(raise it with the environment variable {NESTING.env})",
                             file=file, line=data.count(b"\n", 0, where) + 1)
     try:

@@ -734,3 +734,149 @@ def test_external_name_and_load_balancer_services(cluster):
     scenario = parse_scenario(imported.text(), "x.yaml", cluster).scenario
     assert cluster_ips(scenario)[-2:] == [None, IPv4Address("10.96.7.7")]
     assert cluster_ips(scenario)[4:6] == [None, None]  # the two headless Services
+
+
+# --- real dumps and the layouts they come in -------------------------------------------
+
+AKS = REPO / "tests" / "data" / "kubectl" / "aks-cluster-info"
+
+
+def test_a_real_aks_cluster_info_dump_imports_from_its_pods():
+    imported = import_kubectl(AKS)
+    assert imported.read == {"files": 5, "Node": 1, "Service": 6, "Pod": 10}
+    assert imported.endpoints_from.startswith("endpoints derived from the ready Pods")
+    assert service(imported, "kube-dns")["endpoints"] == [
+        {"ip": "10.244.0.10", "node": "aks-nodepool1-28869405-vmss000000"},
+        {"ip": "10.244.0.7", "node": "aks-nodepool1-28869405-vmss000000"}]
+    # the crash-looping dashboard Pod is not Ready: counted, and its Service is warned of
+    assert imported.skipped == {"not-ready endpoint": 1}
+    assert imported.warnings == ("2 Services with no ready endpoint: a run drops their traffic "
+                                 "(default/kubernetes, kube-system/kubernetes-dashboard)",)
+    # azure:// providerID: a cloud; kubenet: the route controller routes the Pod CIDRs
+    assert imported.scenario["cluster"] == {"pods_per_node": 110, "provider": "cloud",
+                                            "node_cidr_mask": 24, "cni_datapath": "native"}
+
+
+def test_trace_on_a_real_dump_picks_a_service_it_can_call(tmp_path):
+    out = tmp_path / "aks.yaml"
+    assert run_cli("import", "kubectl", AKS, "-o", out).returncode == 0
+    done = run_cli("trace", out, "--traffic", "pod-clusterip")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("pod-clusterip to Service kube-system/dashboard-metrics-scraper "
+                                  "(ClusterIP 10.0.248.72)")
+
+
+def test_a_support_bundle_layout_and_items_null(tmp_path):
+    bundle = tmp_path / "bundle" / "cluster-resources"
+    for kind in ("services", "endpointslices"):
+        (bundle / kind).mkdir(parents=True)
+        data = json.loads((REFERENCE / f"{kind}.json").read_text())
+        for namespace in {i["metadata"]["namespace"] for i in data["items"]}:
+            items = [i for i in data["items"] if i["metadata"]["namespace"] == namespace]
+            (bundle / kind / f"{namespace}.json").write_text(json.dumps({**data, "items": items}))
+        (bundle / kind / "empty.json").write_text('{"kind": "List", "items": null}')
+    shutil.copy(REFERENCE / "nodes.json", bundle / "nodes.json")
+    imported = import_kubectl(tmp_path / "bundle")
+    assert imported.read["files"] == 1 + 2 * 4
+    assert imported.scenario["inventory"]["services"] == sorted(
+        import_kubectl(REFERENCE).scenario["inventory"]["services"],
+        key=lambda s: s["namespace"])
+
+
+def test_endpoints_from_core_v1_endpoints(cluster):
+    (cluster / "endpointslices.json").unlink()
+    endpoints = {"kind": "EndpointsList", "items": [
+        {"kind": "Endpoints", "metadata": {"name": "echo-a", "namespace": "default"},
+         "subsets": [{"addresses": [{"ip": "10.244.1.12", "nodeName": "k8s-node01"}],
+                      "notReadyAddresses": [{"ip": "10.244.1.13", "nodeName": "k8s-node01"}]}]},
+        {"kind": "Endpoints", "metadata": {"name": "gone", "namespace": "default"}, "subsets": []}]}
+    (cluster / "endpoints.json").write_text(json.dumps(endpoints))
+    imported = import_kubectl(cluster)
+    assert imported.endpoints_from == "endpoints from the Endpoints (there are no EndpointSlices)"
+    assert service(imported, "echo-a")["endpoints"] == [{"ip": "10.244.1.12", "node": "k8s-node01"}]
+    assert imported.skipped == {"not-ready endpoint": 1, "endpoint listing of no listed Service": 1}
+
+
+def test_terminating_endpoints_are_counted(cluster):
+    edit(cluster, "endpointslices.json", lambda d: item(d, "echo-a-tv4xs")["endpoints"][0].update(
+        conditions={"ready": False, "serving": True, "terminating": True}))
+    imported = import_kubectl(cluster)
+    assert imported.skipped["terminating endpoint"] == 1
+    assert service(imported, "echo-a")["endpoints"] == []
+
+
+def test_load_balancer_ingress_is_served_on_bare_metal(cluster, tmp_path):
+    def lb(data):
+        spec = item(data, "echo-b")["spec"]
+        spec["type"] = "LoadBalancer"
+        item(data, "echo-b")["status"] = {"loadBalancer": {"ingress": [{"ip": "192.168.80.241"}]}}
+    edit(cluster, "services.json", lb)
+    imported = import_kubectl(cluster)
+    assert imported.scenario["external"] == {"load_balancer": {"provider": "metallb"}}
+    assert any("k3s ServiceLB" in note for note in imported.notes)
+    out = tmp_path / "lb.yaml"
+    out.write_text(imported.text())
+    done = run_cli("trace", out, "--traffic", "external-loadbalancer")
+    assert done.returncode == 0 and "unreachable" not in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("annotations, datapath, words", [
+    ({"flannel.alpha.coreos.com/backend-type": "host-gw"}, "native", "flannel backend host-gw"),
+    ({"flannel.alpha.coreos.com/backend-type": "vxlan"}, "vxlan", "flannel backend vxlan"),
+    ({"projectcalico.org/IPv4Address": "192.168.80.240/24"}, "native", "Calico BGP"),
+    ({"projectcalico.org/IPv4IPIPTunnelAddr": "10.244.0.1"}, "vxlan", "Calico IP-in-IP"),
+])
+def test_cni_data_path_from_node_annotations(cluster, annotations, datapath, words):
+    each_node(cluster, lambda i, node: node["metadata"].update(annotations=annotations))
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"]["cni_datapath"] == datapath
+    assert imported.notes[-1].startswith(f"cni_datapath {datapath}: {words}")
+
+
+def test_duplicate_services_cluster_ips_and_node_ports(cluster):
+    edit(cluster, "services.json", lambda d: d["items"].append(json.loads(json.dumps(
+        item(d, "echo-a")))))
+    assert import_kubectl(cluster).services == 10
+    edit(cluster, "services.json", lambda d: d["items"][-1]["spec"].update(ports=[{"port": 81}]))
+    assert error_of(cluster) == ("DIR/services.json: items[10]: Service default/echo-a is also at "
+                                 "DIR/services.json: items[2] and differs; keep one listing of it")
+    edit(cluster, "services.json", lambda d: d["items"].pop())
+    edit(cluster, "services.json", lambda d: item(d, "hubble-ui")["spec"]["ports"][0].update(
+        nodePort=31414))
+    assert error_of(cluster) == ("DIR/services.json: items[8].spec.ports: node port 31414/TCP is "
+                                 "also Service default/echo-b's: a node port belongs to one Service")
+
+
+def test_a_redacted_dump_says_so(cluster):
+    each_node(cluster, lambda i, node: node["status"]["addresses"][0].update(address="***HIDDEN***"))
+    assert error_of(cluster) == (
+        "DIR/nodes.json: items[0].status.addresses[0].address: the dump is redacted "
+        "('***HIDDEN***' in place of an address); the import needs the real addresses: collect "
+        "it again without redaction (support-bundle --redact=false)")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: item(d, "echo-a").update(spec="x"), "items[2].spec: expected a mapping, got 'x'"),
+    (lambda d: item(d, "echo-b")["spec"].update(externalTrafficPolicy=["x"]),
+     "items[3].spec.externalTrafficPolicy: expected a string, got ['x']"),
+    (lambda d: item(d, "echo-a")["spec"].update(clusterIP=167772161, clusterIPs=None),
+     "items[2].spec.clusterIP: expected a string, got 167772161"),
+    (lambda d: item(d, "echo-a")["spec"].update(selector=["a"]),
+     "items[2].spec.selector: expected a mapping, got ['a']"),
+])
+def test_wrong_types_name_the_json_path(cluster, change, message):
+    edit(cluster, "services.json", change)
+    assert error_of(cluster) == f"DIR/services.json: {message}"
+
+
+@pytest.mark.validation
+def test_a_70000_service_cluster_imports_and_checks_within_the_limits(tmp_path):
+    from tests.kubectl_dumps import synthetic_dump
+
+    synthetic_dump(tmp_path / "big", services=70_000, nodes=500)
+    out = tmp_path / "big.yaml"
+    done = run_cli("import", "kubectl", tmp_path / "big", "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote {out}: 500 nodes, 70,000 Services, 140,000 endpoints")
+    check = run_cli("check", out)
+    assert check.returncode == 0, check.stderr

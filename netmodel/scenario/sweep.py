@@ -50,6 +50,8 @@ class SweepPoint:
 def expand_sweep(loaded: LoadedScenario) -> list[SweepPoint]:
     """Return the points of the scenario's sweep in order; a single point when there is none."""
     sweep = loaded.scenario.sweep
+    if sweep is None:  # the one point is the scenario as loaded: no second validation
+        return [SweepPoint(0, {}, loaded.scenario, loaded.profile)]
     builder = _PointBuilder(loaded)
     axes = {name: builder.axis_values(name, spec)
             for name, spec in (sweep.axes.items() if sweep else ())}

@@ -20,12 +20,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from netmodel import __version__, api
 from netmodel.engines import AUTO, ENGINE_CHOICES
 from netmodel.errors import NetmodelError
 from netmodel.paths.reachability import OUTSIDE_IN
+from netmodel.scenario.overrides import read_setting
 from netmodel.units import format_count
 from netmodel.vocabulary import TRAFFIC_KINDS
 
@@ -243,7 +242,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace):
     """The command's scenario with its `--set` settings applied."""
-    return api.load(Path(args.scenario), settings=args.settings)
+    settings = [(path, read_setting(path, value)) for path, value in args.settings]
+    return api.load(Path(args.scenario), settings=settings)
 
 
 def _import_kubectl(args: argparse.Namespace) -> int:
@@ -255,24 +255,24 @@ def _import_kubectl(args: argparse.Namespace) -> int:
     imported = api.import_kubectl(args.directory)  # validated: it loads as it is
     out.write_text(imported.text(), encoding="utf-8")
     print(f"wrote {out}: {imported.counts()}")
+    print(f"read: {imported.read_text()}")
     for note in imported.notes:
         print(f"note: {note}")
     if imported.skipped:
         print(f"skipped: {imported.skipped_text()}")
+    for warning in imported.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
-def _setting(text: str) -> tuple[str, Any]:
-    """argparse type of --set: 'PATH=VALUE' -> (PATH, VALUE read as YAML)."""
+def _setting(text: str) -> tuple[str, str]:
+    """argparse type of --set: 'PATH=VALUE' -> (PATH, VALUE), VALUE read as YAML by `_load`."""
     path, sep, value = text.partition("=")
     path = path.strip()
     if not sep or not all(path.split(".")):
         raise argparse.ArgumentTypeError(f"expected PATH=VALUE, e.g. services.count=100, "
                                          f"got {text!r}")
-    try:
-        return path, yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise argparse.ArgumentTypeError(f"VALUE of {text!r} is not valid YAML") from None
+    return path, value
 
 
 def _positive_int(text: str) -> int:

@@ -23,4 +23,6 @@ class NetmodelError(Exception):
         if self.file:
             where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
         what = f"{self.field}: " if self.field else ""
-        return f"{where}{what}{self.message}"
+        text = f"{where}{what}{self.message}"
+        # one line, whatever a key or value of the input held
+        return text.replace("\r", "\\r").replace("\n", "\\n")

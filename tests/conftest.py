@@ -1,4 +1,5 @@
 import pytest
+from hypothesis import settings
 
 from netmodel.connections.records import Records
 from netmodel.connections.replication import Replication, describe
@@ -27,3 +28,11 @@ def walked(scenario: Scenario, profile, replication: int = 0,
     """Replication `replication` described, and its records as `engine` walks it."""
     rep = describe(scenario, profile, replication)
     return rep, ENGINES[engine].run(rep)
+
+
+# Hypothesis profiles: `ci` (the default) keeps every property test's example count bounded
+# so the suite stays within CI's time; `pytest --hypothesis-profile=long` runs many more
+# examples locally (the fuzz suite in test_fuzz.py especially).
+settings.register_profile("ci", max_examples=40, deadline=None)
+settings.register_profile("long", max_examples=2000, deadline=None)
+settings.load_profile("ci")

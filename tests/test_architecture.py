@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "netmodel"
 
 LAYERS = (
-    ("netmodel", "netmodel.vocabulary", "netmodel.errors", "netmodel.units", "netmodel.streams",
-     "netmodel.stations"),
+    ("netmodel", "netmodel.vocabulary", "netmodel.errors", "netmodel.units", "netmodel.limits",
+     "netmodel.reading", "netmodel.streams", "netmodel.stations"),
     ("netmodel.scenario.schema",),
     ("netmodel.costs.profile",),
     ("netmodel.cluster",),

@@ -14,9 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from netmodel.errors import NetmodelError
+from netmodel.limits import INPUT_BYTES
+from netmodel.reading import read_yaml
 from netmodel.units import parse_quantity
 
 PARAMETERS: dict[str, str] = {
@@ -112,11 +112,53 @@ class Profile:
 
 def load_profile(ref: str, base_dir: Path | None = None) -> Profile:
     """Load a shipped profile by name, or a YAML file (relative to `base_dir`)."""
+    text, where = _profile_text(ref, base_dir)
+    doc, lines = read_yaml(text, where, "profile")
+    if not isinstance(doc, dict) or not isinstance(doc.get("parameters"), dict):
+        raise NetmodelError("a profile is a mapping with a 'parameters' mapping", file=where,
+                            line=lines[()])
+    raw = doc["parameters"]
+    missing = [n for n in PARAMETERS if n not in raw]
+    unknown = [n for n in raw if n not in PARAMETERS]
+    if missing or unknown:
+        raise NetmodelError(f"missing parameters {_show(missing)}, unknown parameters "
+                            f"{_show(unknown)}", file=where, line=lines.get(("parameters",)))
+    params = {}
+    for name, entry in raw.items():
+        field, line = f"parameters.{name}", lines.get(("parameters", name))
+        if not isinstance(entry, dict) or set(entry) != {"value", "per", "source"}:
+            raise NetmodelError("expected a mapping with exactly value, per, source",
+                                file=where, line=line, field=field)
+        for key in ("per", "source"):
+            if not isinstance(entry[key], str) or not entry[key].strip():
+                raise NetmodelError(f"expected text, got {_show(entry[key])}", file=where,
+                                    line=lines.get(("parameters", name, key), line),
+                                    field=f"{field}.{key}")
+        value = _parse(name, entry["value"], file=where, field=f"{field}.value",
+                       line=lines.get(("parameters", name, "value"), line))
+        params[name] = Parameter(name, value, str(entry["value"]), entry["per"], entry["source"])
+    for key in ("name", "description"):
+        if not isinstance(doc.get(key, ""), str):
+            raise NetmodelError(f"expected text, got {_show(doc[key])}", file=where,
+                                line=lines.get((key,)), field=key)
+    return Profile(doc.get("name", ref), doc.get("description", ""), params)
+
+
+def _profile_text(ref: str, base_dir: Path | None) -> tuple[str, str]:
+    """The text of profile `ref` and the file name to give in messages."""
     if ref.endswith((".yaml", ".yml")):
         path = Path(ref) if base_dir is None else base_dir / ref
         if not path.is_file():
             raise NetmodelError(f"cost profile file not found: {path}", field="profile")
-        text, where = path.read_text(encoding="utf-8"), str(path)
+        where = str(path)
+        if path.stat().st_size > INPUT_BYTES():
+            raise NetmodelError(INPUT_BYTES.refuse(path.stat().st_size, "the file's size in bytes"),
+                                file=where)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise NetmodelError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                file=where) from None
     else:
         res = resources.files("netmodel.costs") / "profiles" / f"{ref}.yaml"
         if not res.is_file():
@@ -125,31 +167,7 @@ def load_profile(ref: str, base_dir: Path | None = None) -> Profile:
             raise NetmodelError(f"no shipped cost profile {ref!r} (shipped: {', '.join(shipped)}; "
                                 "or give a path ending in .yaml)", field="profile")
         text, where = res.read_text(encoding="utf-8"), f"netmodel/costs/profiles/{ref}.yaml"
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise NetmodelError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=where,
-                            line=mark.line + 1 if mark else None) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("parameters"), dict):
-        raise NetmodelError("a profile is a mapping with a 'parameters' mapping", file=where)
-    raw = doc["parameters"]
-    missing = [n for n in PARAMETERS if n not in raw]
-    unknown = [n for n in raw if n not in PARAMETERS]
-    if missing or unknown:
-        raise NetmodelError(f"missing parameters {missing}, unknown parameters {unknown}", file=where)
-    params = {}
-    for name, entry in raw.items():
-        field = f"parameters.{name}"
-        if not isinstance(entry, dict) or set(entry) != {"value", "per", "source"}:
-            raise NetmodelError("expected a mapping with exactly value, per, source",
-                                file=where, field=field)
-        if not str(entry["source"]).strip():
-            raise NetmodelError("a parameter needs a source", file=where, field=field)
-        value = _parse(name, entry["value"], file=where, field=field)
-        params[name] = Parameter(name, value, str(entry["value"]), str(entry["per"]),
-                                 str(entry["source"]))
-    return Profile(str(doc.get("name", ref)), str(doc.get("description", "")), params)
+    return text, where
 
 
 def _parse(name: str, raw: Any, *, file: str | None, field: str, line: int | None = None) -> float:
@@ -180,3 +198,8 @@ def _is_bare_number(raw: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,20 +1,24 @@
 """A real cluster as a scenario: `netmodel import kubectl DIR -o scenario.yaml`.
 
-DIR holds what kubectl prints with `-o json`:
+DIR holds what kubectl prints with `-o json`, in any of the layouts real dumps come in
+(`kubectl_listings.py`: single files, a `kubectl cluster-info dump --output-directory`, a
+support bundle's `cluster-resources/`):
 
-| file (accepted names) | made by | |
+| listing | made by | |
 |---|---|---|
-| `nodes.json` | `kubectl get nodes -o json` | required |
-| `services.json` or `svc.json` | `kubectl get svc -A -o json` | required |
-| `endpointslices.json` | `kubectl get endpointslices -A -o json` | required |
-| `pods.json` | `kubectl get pods -A -o json` | optional |
+| nodes | `kubectl get nodes -o json` | required |
+| Services | `kubectl get svc -A -o json` | required |
+| EndpointSlices | `kubectl get endpointslices -A -o json` | endpoints from these, |
+| Endpoints | `kubectl get endpoints -A -o json` | else from these, |
+| Pods | `kubectl get pods -A -o json` | else from the ready Pods each selector matches |
 
 The result is a scenario with an explicit `inventory:` (nodes with their addresses and
 Pod CIDR; Services with type, ClusterIP, ports, node ports, selector, traffic policy and
 their ready endpoints placed on nodes) that loads and runs as it is. Only what the
 model uses is read; everything else (annotations, managedFields, status conditions,
-...) is ignored. Not-ready endpoints and IPv6 addresses (the model is IPv4 for now) are
-left out and counted in a comment at the top of the scenario.
+...) is ignored. Every value read is type-checked, and an error names the file and the
+JSON path. Not-ready and terminating endpoints and IPv6 addresses (the model is IPv4 for
+now) are left out and counted in a comment at the top of the scenario.
 
 From the nodes also come the `cluster` fields that hold for all of them:
 
@@ -26,23 +30,28 @@ From the nodes also come the `cluster` fields that hold for all of them:
   larger on a tie;
 - `node_cidr_mask`: the most common prefix length of the nodes' IPv4 Pod CIDRs, the
   shorter on a tie; `pod_cidr`: the default 10.244.0.0/16 when it holds every listed
-  node block, else the smallest network that holds them all.
+  node block, else the smallest network that holds them all;
+- `cni_datapath`: from flannel's backend-type annotation, Calico's or Cilium's node
+  annotations, or routes the cloud created (`DATAPATH_SIGNS`); a guess that says so where
+  the nodes show none.
 
-Where the nodes differ, a `# note:` line at the top of the scenario says so.
+LoadBalancer Services with an address in `status.loadBalancer.ingress` on a cluster
+without a cloud provider are answered by something in the cluster (k3s ServiceLB,
+MetalLB): `external.load_balancer.provider: metallb`. Where the nodes differ or a value
+is guessed, a `# note:` line at the top of the scenario says so.
 
 An endpoint's node is its `nodeName`; failing that the `kubernetes.io/hostname` of
-its (v1beta1) `topology`, the node of the Pod its `targetRef` names in `pods.json`, or
+its (v1beta1) `topology`, the node of the Pod its `targetRef` names in the Pods, or
 the node whose InternalIP it is (the `kubernetes` Service's API server, host-network
 Pods).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -50,36 +59,27 @@ import yaml
 
 from netmodel.cluster.addresses import blocks_taken
 from netmodel.errors import NetmodelError
+from netmodel.scenario.kubectl_endpoints import IPV6, IPV6_SERVICE, WHY, Collector, Placer
+from netmodel.scenario.kubectl_listings import (
+    ASKED,
+    ENDPOINT_SLICES,
+    ENDPOINTS,
+    NODES,
+    PODS,
+    SERVICES,
+    SOURCES,
+    Item,
+    Listings,
+    show,
+)
 from netmodel.scenario.loader import validate_scenario
 from netmodel.scenario.schema import Cluster
 from netmodel.units import format_count
-
-
-@dataclass(frozen=True)
-class Source:
-    """One kubectl listing that the import reads."""
-
-    names: tuple[str, ...]
-    """File names accepted in DIR, the conventional one first."""
-    command: str
-    """The kubectl command that makes it."""
-    kind: str
-    """Kind of its items."""
-    required: bool = True
-
-
-NODES = Source(("nodes.json",), "kubectl get nodes -o json", "Node")
-SERVICES = Source(("services.json", "svc.json"), "kubectl get svc -A -o json", "Service")
-ENDPOINT_SLICES = Source(("endpointslices.json",), "kubectl get endpointslices -A -o json",
-                         "EndpointSlice")
-PODS = Source(("pods.json",), "kubectl get pods -A -o json", "Pod", required=False)
-SOURCES = (NODES, SERVICES, ENDPOINT_SLICES, PODS)
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 TRAFFIC_POLICIES = {"Cluster": "Cluster", "Local": "Local", "Global": "Cluster"}
 """spec.externalTrafficPolicy -> the model's; 'Global' is the old name of Cluster."""
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 REQUESTS = 2000
 """`run.requests` of an imported scenario: a short first run."""
 
@@ -130,24 +130,27 @@ DEFAULT_NODE_CIDR_MASK: int = Cluster.model_fields["node_cidr_mask"].default
 QUANTITY_SUFFIXES = {"": 1, "k": 10**3, "M": 10**6, "Ki": 2**10, "Mi": 2**20}
 """Suffixes of a Kubernetes quantity that a Pod count may carry (1000 Pods print as '1k')."""
 
-# Why something was left out, in the order the header lists them.
-NOT_READY = "not-ready endpoint"
-IPV6 = "IPv6 address"
-IPV6_SERVICE = "IPv6-only Service"
-FQDN = "FQDN endpoint"
-NO_NODE = "endpoint on no listed node"
-NO_SERVICE = "EndpointSlice of no listed Service"
-DUPLICATE = "duplicate endpoint"
-_WHY = {
-    NOT_READY: ("s", "only ready endpoints receive traffic"),
-    IPV6: ("es", "the model is IPv4 for now"),
-    IPV6_SERVICE: ("s", "no IPv4 ClusterIP; their endpoints are IPv6"),
-    FQDN: ("s", "addressType FQDN: not Pod IPs"),
-    NO_NODE: ("s", "no nodeName, and no Pod or node found for the address"),
-    NO_SERVICE: ("s", f"no {SERVICE_NAME_LABEL} label naming a Service in the Services file"),
-    DUPLICATE: ("s", "the same address in two EndpointSlices of one Service, kept once"),
+DATAPATH_SIGNS = (
+    ("flannel.alpha.coreos.com/backend-type", {"vxlan": "vxlan", "host-gw": "native"},
+     "flannel backend {}"),
+    ("projectcalico.org/IPv4VXLANTunnelAddr", None, "Calico VXLAN"),
+    ("projectcalico.org/IPv4IPIPTunnelAddr", None, "Calico IP-in-IP"),
+    ("projectcalico.org/IPv4Address", None, "Calico BGP"),
+    ("io.cilium.network.ipv4-cilium-host", None, "Cilium"),
+    ("network.cilium.io/ipv4-cilium-host", None, "Cilium"),
+)
+"""Node annotations that show the CNI: (annotation, its value -> cni_datapath, what it is).
+The first one a node has decides; `_DATAPATH` says what each finding means."""
+_DATAPATH = {
+    "Calico VXLAN": ("vxlan", ""),
+    "Calico IP-in-IP": ("vxlan", "IP-in-IP encapsulates as VXLAN does (20 bytes, not 50): "
+                                 "modelled as the vxlan overlay"),
+    "Calico BGP": ("native", "no tunnel address: routed (BGP)"),
+    "Cilium": ("vxlan", "the tunnel mode is in the cilium-config ConfigMap, not on the nodes: "
+                        "Cilium's default, VXLAN, guessed"),
+    "cloud routes": ("native", "the cloud's route controller routes the Pod CIDRs (node "
+                               "condition NetworkUnavailable: RouteCreated, as kubenet)"),
 }
-
 
 @dataclass(frozen=True)
 class KubectlImport:
@@ -160,7 +163,14 @@ class KubectlImport:
     skipped: dict[str, int] = field(default_factory=dict)
     """What was left out -> how many (only reasons that occurred)."""
     notes: tuple[str, ...] = ()
-    """Where the nodes differ or a cluster field could not be taken from them."""
+    """Where the nodes differ, a cluster field was guessed or could not be taken from them,
+    and which source the endpoints came from."""
+    read: dict[str, int] = field(default_factory=dict)
+    """What was read: 'files', and items of each kind ('Node', 'Service', ...)."""
+    endpoints_from: str = ""
+    """Which source the endpoints came from, in words."""
+    warnings: tuple[str, ...] = ()
+    """What a run would suffer from (Services with no ready endpoint)."""
 
     @property
     def nodes(self) -> int:
@@ -181,65 +191,150 @@ class KubectlImport:
 
     def skipped_text(self) -> str:
         """'1 not-ready endpoint (only ready endpoints receive traffic); ...' or 'nothing'."""
-        return "; ".join(f"{format_count(n, what, _WHY[what][0])} ({_WHY[what][1]})"
+        return "; ".join(f"{format_count(n, what, WHY[what][0])} ({WHY[what][1]})"
                          for what, n in self.skipped.items()) or "nothing"
+
+    def read_text(self) -> str:
+        """'3 files: 3 Nodes, 10 Services, 10 EndpointSlices; endpoints from the EndpointSlices'."""
+        kinds = [format_count(n, kind, "" if kind == "Endpoints" else "s")
+                 for kind, n in self.read.items() if kind != "files"]
+        return (f"{format_count(self.read.get('files', 0), 'file')}: {', '.join(kinds)}; "
+                f"{self.endpoints_from}")
 
     def text(self) -> str:
         """The scenario YAML, headed by a comment saying where it came from and what was
         left out."""
         header = (f"# generated by netmodel import kubectl from {self.source}; {self.counts()}\n"
+                  f"# read: {self.read_text()}\n"
                   f"# skipped: {self.skipped_text()}\n"
-                  + "".join(f"# note: {note}\n" for note in self.notes))
-        return header + yaml.safe_dump(self.scenario, sort_keys=False, allow_unicode=True,
-                                       width=100)
+                  + "".join(f"# note: {note}\n" for note in self.notes)
+                  + "".join(f"# warning: {warning}\n" for warning in self.warnings))
+        return header + yaml.dump(self.scenario, Dumper=_Dumper, sort_keys=False,
+                                  allow_unicode=True, width=100)
 
 
 def import_kubectl(directory: str | Path) -> KubectlImport:
     """Return the scenario of the cluster whose kubectl JSON listings are in `directory`.
 
-    Raises NetmodelError (one line, naming the file) for a missing listing, kubectl's
-    text or YAML output instead of JSON, bad JSON (with its line), or an item the
-    model cannot take.
+    Raises NetmodelError (one line, naming the file and the JSON path) for a missing
+    listing, kubectl's text or YAML output instead of JSON, bad JSON (with its line), a
+    redacted dump, duplicates that disagree, or a value the model cannot take.
     """
     folder = Path(directory)
     if not folder.is_dir():
         raise NetmodelError("not a folder; put the output of "
-                            + ", ".join(f"'{s.command} > {s.names[0]}'" for s in SOURCES
-                                        if s.required) + " in one", file=str(directory))
-    reader = _Reader()
-    node_items = reader.items(folder, NODES)
-    service_items = reader.items(folder, SERVICES)
-    slice_items = reader.items(folder, ENDPOINT_SLICES)
-    pod_items = reader.items(folder, PODS)
-
-    read = [reader.node(i, item) for i, item in enumerate(node_items)]
-    nodes = [node for node, _ in read]
-    if not nodes:
-        raise NetmodelError(f"no nodes; run '{NODES.command} > {NODES.names[0]}'",
-                            file=reader.files[NODES])
-    services = [s for i, item in enumerate(service_items)
-                if (s := reader.service(i, item)) is not None]
-    if not services:
-        raise NetmodelError("no Services with an IPv4 ClusterIP or headless to import",
-                            file=reader.files[SERVICES])
-    placer = _Placer(nodes, pod_items)
-    by_name = {(s["namespace"], s["name"]): s for s in services}
-    for i, item in enumerate(slice_items):
-        reader.endpoint_slice(i, item, by_name, placer)
-
-    folder_name = folder.resolve().name
+                            + ", ".join(f"'{s.command} > {s.names[0]}'" for s in ASKED)
+                            + " in one", file=str(directory))
+    listings, reader = Listings(folder), _Reader()
+    items = {source: listings.items(source) for source in SOURCES}
     notes: list[str] = []
+    nodes, facts = reader.nodes(items[NODES], listings, notes)
+    services = reader.services(items[SERVICES], listings, notes)
+    placer = Placer(nodes, items[PODS])
+    collector = Collector({(s["namespace"], s["name"]): s for s in services},
+                          reader.ipv6_services, placer, reader.skip)
+    endpoints_from = _endpoints(collector, listings, items)
+    folder_name = folder.resolve().name
+    cluster = _cluster(nodes, facts, notes)  # nodes: the inventory's
+    cluster.update(_datapath([item for item in items[NODES]], notes))
     scenario = {
         "name": re.sub(r"[^A-Za-z0-9_.-]+", "-", folder_name).strip("_.-") or "imported",
         "description": f"the cluster listed by kubectl in {folder_name}/",
-        "cluster": _cluster(nodes, [facts for _, facts in read], notes),  # nodes: the inventory's
+        "cluster": cluster,
+        **_load_balancers(reader.ingress, nodes, cluster["provider"], notes),
         "workload": {"mix": {"pod-clusterip": 1}},
         "run": {"requests": REQUESTS},
         "inventory": {"nodes": nodes, "services": services},
     }
     _check(scenario, str(directory))
-    skipped = {what: reader.skipped[what] for what in _WHY if reader.skipped.get(what)}
-    return KubectlImport(str(directory), scenario, skipped, tuple(notes))
+    skipped = {what: reader.skipped[what] for what in WHY if reader.skipped.get(what)}
+    read = {"files": sum(len(f) for f in listings.files.values()),
+            **{s.kind: len(items[s]) for s in SOURCES if listings.present(s)}}
+    return KubectlImport(str(directory), scenario, skipped, tuple(notes), read, endpoints_from,
+                         _warnings(services))
+
+
+def _endpoints(collector: Collector, listings: Listings, items: dict) -> str:
+    """Fill in the Services' endpoints from the best source there is; say which."""
+    if listings.present(ENDPOINT_SLICES):
+        for item in items[ENDPOINT_SLICES]:
+            collector.endpoint_slice(item)
+        return "endpoints from the EndpointSlices"
+    if listings.present(ENDPOINTS):
+        for item in items[ENDPOINTS]:
+            collector.endpoints(item)
+        return "endpoints from the Endpoints (there are no EndpointSlices)"
+    if listings.present(PODS):
+        collector.pods(items[PODS])
+        return ("endpoints derived from the ready Pods each Service's selector matches (there "
+                "are neither EndpointSlices nor Endpoints; Services without a selector get none)")
+    raise NetmodelError("no endpoints to read: run "
+                        f"'{ENDPOINT_SLICES.command} > {ENDPOINT_SLICES.names[0]}' (or give "
+                        f"{ENDPOINTS.names[0]} or {PODS.names[0]})",
+                        file=str(listings.root / ENDPOINT_SLICES.names[0]))
+
+
+def _warnings(services: list[dict]) -> tuple[str, ...]:
+    """Services a client could call but whose traffic a run would drop: no ready endpoint."""
+    empty = [f"{s['namespace']}/{s['name']}" for s in services
+             if s["type"] != "ExternalName" and not s["endpoints"]]
+    if not empty:
+        return ()
+    shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5:,} more" if len(empty) > 5 else "")
+    return (f"{format_count(len(empty), 'Service')} with no ready endpoint: a run drops "
+            f"their traffic ({shown})",)
+
+
+def _datapath(nodes: list[Item], notes: list[str]) -> dict[str, str]:
+    """`cni_datapath` from what the nodes show of their CNI (`DATAPATH_SIGNS`), else a guess
+    that a note states."""
+    found = Counter(sign for node in nodes if (sign := _datapath_sign(node)) is not None)
+    if not found:
+        notes.append("the nodes show no CNI (no flannel, Calico or Cilium annotation, no cloud "
+                      "routes): cni_datapath left at vxlan, a guess")
+        return {}
+    sign = max(found.items(), key=lambda kv: kv[1])[0]
+    datapath, why = _DATAPATH.get(sign, (None, ""))
+    if datapath is None:  # a flannel backend
+        backend = sign.split()[-1]
+        datapath = {"vxlan": "vxlan", "host-gw": "native"}.get(backend, "vxlan")
+        why = "" if backend in ("vxlan", "host-gw") else \
+            "an encapsulating backend other than VXLAN: modelled as the vxlan overlay"
+    if len(found) > 1:
+        notes.append("nodes differ in their CNI (" + _tally(found, len(nodes), "{}")
+                     + f"): cni_datapath from {sign}, the most common")
+    notes.append(f"cni_datapath {datapath}: {sign}" + (f"; {why}" if why else ""))
+    return {"cni_datapath": datapath}
+
+
+def _datapath_sign(node: Item) -> str | None:
+    annotations = node.mapping("metadata", "annotations")
+    for annotation, values, what in DATAPATH_SIGNS:
+        if annotation in annotations:
+            return what.format(annotations[annotation]) if values is not None else what
+    routed = any(c.get("type") == "NetworkUnavailable" and c.get("reason") == "RouteCreated"
+                 for _, c in node.items("status", "conditions"))
+    return "cloud routes" if routed else None
+
+
+def _load_balancers(ingress: dict[tuple[str, str], list[str]], nodes: list[dict], provider: str,
+                    notes: list[str]) -> dict[str, Any]:
+    """`external.load_balancer` when LoadBalancer Services have addresses that no cloud gave."""
+    served = {key: ips for key, ips in ingress.items() if ips}
+    pending = len(ingress) - len(served)
+    if pending:
+        notes.append(f"{format_count(pending, 'LoadBalancer Service')} without "
+                     "status.loadBalancer.ingress (EXTERNAL-IP <pending>)")
+    if not served or provider == "cloud":
+        return {}
+    node_ips = {n.get(k) for n in nodes for k in ("internal_ip", "external_ip")}
+    on_nodes = all(ip in node_ips for ips in served.values() for ip in ips)
+    by = ("k3s ServiceLB (klipper-lb): their addresses are the nodes'" if on_nodes else
+          "an in-cluster load balancer such as MetalLB")
+    notes.append(f"{format_count(len(served), 'LoadBalancer Service')} with an address in "
+                 f"status.loadBalancer.ingress on a cluster without a cloud provider, answered by "
+                 f"{by}: modelled as external.load_balancer.provider metallb (L2)")
+    return {"external": {"load_balancer": {"provider": "metallb"}}}
 
 
 @dataclass(frozen=True)
@@ -346,328 +441,248 @@ def _check(scenario: dict[str, Any], source: str) -> None:
 
 
 class _Reader:
-    """Reads the listings of one folder, remembering file names and what was skipped."""
+    """Reads nodes and Services from listing items, counting what it leaves out."""
 
     def __init__(self):
-        self.files: dict[Source, str] = {}
         self.skipped: dict[str, int] = {}
         self.ipv6_services: set[tuple[str, str]] = set()
         """(namespace, name) of the IPv6-only Services left out."""
+        self.ingress: dict[tuple[str, str], list[str]] = {}
+        """LoadBalancer Service -> the addresses of its status.loadBalancer.ingress."""
 
     def skip(self, what: str, n: int = 1) -> None:
-        self.skipped[what] = self.skipped.get(what, 0) + n
+        if n:
+            self.skipped[what] = self.skipped.get(what, 0) + n
 
-    # --- files ------------------------------------------------------------------------
+    # --- nodes ------------------------------------------------------------------------
 
-    def items(self, folder: Path, source: Source) -> list[dict]:
-        """The items of the listing `source` in `folder` ([] for a missing optional one)."""
-        present = [name for name in source.names if (folder / name).is_file()]
-        if len(present) > 1:
-            raise NetmodelError(f"both {' and '.join(present)} are here; keep one",
-                                file=str(folder / present[0]))
-        if not present:
-            if not source.required:
-                return []
-            also = f" (also accepted: {', '.join(source.names[1:])})" if source.names[1:] else ""
-            raise NetmodelError(f"missing; run '{source.command} > {source.names[0]}'{also}",
-                                file=str(folder / source.names[0]))
-        file = self.files[source] = str(folder / present[0])
-        run = f"run '{source.command} > {present[0]}'"
-        return self._listed(_json_of(folder / present[0], file, run), source, file, run)
+    def nodes(self, items: list[Item], listings: Listings,
+              notes: list[str]) -> tuple[list[dict], list["_NodeFacts"]]:
+        """The inventory nodes and what each says about the cluster; the same node listed
+        twice is kept once (noted), two different nodes of one name are refused."""
+        read: dict[str, tuple[dict, _NodeFacts, Item]] = {}
+        for item in items:
+            node, facts = self.node(item)
+            if node["name"] in read:
+                _same_or_refuse(read[node["name"]][0], node, read[node["name"]][2], item, "node")
+                continue
+            read[node["name"]] = (node, facts, item)
+        if not read:
+            raise NetmodelError(f"no nodes; run '{NODES.command} > {NODES.names[0]}'",
+                                file=(listings.files[NODES] or [None])[0])
+        _note_duplicates(len(items) - len(read), "node", notes)
+        return [n for n, _, _ in read.values()], [f for _, f, _ in read.values()]
 
-    def _listed(self, data: Any, source: Source, file: str, run: str) -> list[dict]:
-        """The items of a listing's JSON, each checked to be an object of its kind."""
-        if isinstance(data, list):
-            items = data
-        elif isinstance(data, dict) and isinstance(data.get("items"), list):
-            items = data["items"]
-        elif isinstance(data, dict) and data.get("kind") == source.kind:
-            items = [data]
-        else:
-            got = data.get("kind") if isinstance(data, dict) else type(data).__name__
-            raise NetmodelError(f"expected a List of {source.kind}s, got {got!r}; {run}",
-                                file=file)
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise NetmodelError(f"expected {_a(source.kind)} object, got {_show(item)}",
-                                    file=file, field=f"items[{i}]")
-            kind = item.get("kind")
-            if kind is not None and kind != source.kind:
-                raise NetmodelError(f"this is {_a(kind)}, expected {_a(source.kind)}; {run}",
-                                    file=file, field=f"items[{i}]")
-        return items
-
-    def error(self, source: Source, at: str, message: str) -> NetmodelError:
-        return NetmodelError(message, file=self.files[source], field=at)
-
-    # --- objects ----------------------------------------------------------------------
-
-    def node(self, i: int, item: dict) -> tuple[dict, "_NodeFacts"]:
+    def node(self, item: Item) -> tuple[dict, "_NodeFacts"]:
         """An inventory node (name, internal_ip, external_ip, hostname, pod_cidr) and what
         it says about the cluster."""
-        at = f"items[{i}]"
-        found = self._node_addresses(at, item)
-        spec = _get(item, "spec") or {}
-        if not isinstance(spec, dict):
-            raise self.error(NODES, f"{at}.spec", f"expected a mapping, got {_show(spec)}")
-        pod_cidr = self._node_pod_cidr(at, spec)
+        found = self._node_addresses(item)
+        item.get("spec", kind=dict)
+        pod_cidr = self._node_pod_cidr(item)
         if pod_cidr is not None:
             found["pod_cidr"] = pod_cidr
-        node = {"name": self.text(NODES, f"{at}.metadata.name", _get(item, "metadata", "name"),
-                                  required=True)}
+        node = {"name": item.text("metadata", "name", required=True)}
         node.update((key, found[key]) for key in ("internal_ip", "external_ip", "hostname",
                                                   "pod_cidr") if key in found)
-        provider_id = self.text(NODES, f"{at}.spec.providerID", spec.get("providerID"))
+        provider_id = item.text("spec", "providerID")
         pods = None
         for part in ("allocatable", "capacity"):
-            value = _get(item, "status", part, "pods")
+            value = item.get("status", part, "pods", kind=object)
             if value is not None:
-                pods = self.pods(f"{at}.status.{part}.pods", value)
+                pods = self.pods(item, f".status.{part}.pods", value)
                 break
         return node, _NodeFacts(_provider_scheme(provider_id), pods)
 
-    def _node_addresses(self, at: str, item: dict) -> dict[str, str]:
+    def _node_addresses(self, item: Item) -> dict[str, str]:
         """The node's first InternalIP and ExternalIP (IPv4) and Hostname."""
         found: dict[str, str] = {}
-        addresses = _get(item, "status", "addresses") or []
-        if not isinstance(addresses, list):
-            raise self.error(NODES, f"{at}.status.addresses",
-                             f"expected a list, got {_show(addresses)}")
-        for j, entry in enumerate(addresses):
+        for sub, entry in item.items("status", "addresses"):
+            kind = entry.get("type")
+            if not isinstance(kind, str):
+                raise item.error(f"{sub}.type", f"expected a string, got {show(kind)}")
             key = {"InternalIP": "internal_ip", "ExternalIP": "external_ip",
-                   "Hostname": "hostname"}.get(_get(entry, "type"))
+                   "Hostname": "hostname"}.get(kind)
             if key is None:
                 continue
-            where = f"{at}.status.addresses[{j}].address"
-            value = self.text(NODES, where, _get(entry, "address"), required=True)
+            value = entry.get("address")
+            if not isinstance(value, str) or not value:
+                raise item.error(f"{sub}.address", f"expected a string, got {show(value)}")
             if key == "hostname":
                 found.setdefault(key, value)
-            elif (ip := self.ip(NODES, where, value)) is not None:
+            elif (ip := item.ip(f"{sub}.address", value)) is not None:
                 found.setdefault(key, str(ip))
+            else:
+                self.skip(IPV6)
         return found
 
-    def _node_pod_cidr(self, at: str, spec: dict) -> str | None:
+    def _node_pod_cidr(self, item: Item) -> str | None:
         """The node's first IPv4 Pod CIDR (spec.podCIDRs, else spec.podCIDR)."""
-        if spec.get("podCIDRs"):  # podCIDRs[0] is podCIDR (API docs)
-            cidrs = spec["podCIDRs"]
-            if not isinstance(cidrs, list):
-                raise self.error(NODES, f"{at}.spec.podCIDRs",
-                                 f"expected a list of CIDRs, got {_show(cidrs)}")
-            places = [f"{at}.spec.podCIDRs[{j}]" for j in range(len(cidrs))]
-        else:
-            cidrs = [c for c in [spec.get("podCIDR")] if c]
-            places = [f"{at}.spec.podCIDR"]
+        cidrs = item.items("spec", "podCIDRs", kind=str) if item.get("spec", "podCIDRs", kind=object) \
+            else [(".spec.podCIDR", c) for c in [item.text("spec", "podCIDR")] if c]
         first = None
-        for at_cidr, cidr in zip(places, cidrs):  # every one read: IPv6 ones are counted
-            net = self.network(NODES, at_cidr, cidr)
-            if net is not None and first is None:
+        for sub, cidr in cidrs:  # every one read: IPv6 ones are counted
+            net = item.network(sub, cidr)
+            if net is None:
+                self.skip(IPV6)
+            elif first is None:
                 if net.prefixlen not in NODE_CIDR_MASKS:
-                    raise self.error(NODES, at_cidr, f"expected a node Pod CIDR of /"
-                                     f"{NODE_CIDR_MASKS[0]} to /{NODE_CIDR_MASKS[-1]}, got {net}")
+                    raise item.error(sub, f"expected a node Pod CIDR of /{NODE_CIDR_MASKS[0]} to "
+                                          f"/{NODE_CIDR_MASKS[-1]}, got {net}")
                 first = str(net)
         return first
 
-    def service(self, i: int, item: dict) -> dict | None:
-        """An inventory Service, or None for an IPv6-only one."""
-        at = f"items[{i}]"
-        namespace = self.text(SERVICES, f"{at}.metadata.namespace",
-                              _get(item, "metadata", "namespace")) or "default"
-        name = self.text(SERVICES, f"{at}.metadata.name", _get(item, "metadata", "name"),
-                         required=True)
-        spec = _get(item, "spec") or {}
-        kind = spec.get("type") or "ClusterIP"
-        if kind not in SERVICE_TYPES:
-            raise self.error(SERVICES, f"{at}.spec.type",
-                             f"expected one of {', '.join(SERVICE_TYPES)}, got {_show(kind)}")
-        service: dict[str, Any] = {"namespace": namespace, "name": name, "type": kind}
-        if kind != "ExternalName":
-            ips = [ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip]
-            if "None" in ips:
-                service["cluster_ip"] = "None"
-            elif ips:  # none given: allocated from cluster.service_cidr
-                found = [self.ip(SERVICES, f"{at}.spec.clusterIPs[{j}]", text, count=False)
-                         for j, text in enumerate(ips)]
-                ipv4 = [ip for ip in found if ip is not None]
-                if not ipv4:
-                    self.skip(IPV6_SERVICE)
-                    self.ipv6_services.add((namespace, name))
-                    return None
-                self.skip(IPV6, len(found) - len(ipv4))
-                service["cluster_ip"] = str(ipv4[0])
-        service["ports"] = [self.port(f"{at}.spec.ports[{j}]", port)
-                            for j, port in enumerate(spec.get("ports") or [])]
-        selector = spec.get("selector") or {}
-        if not isinstance(selector, dict):
-            raise self.error(SERVICES, f"{at}.spec.selector",
-                             f"expected a mapping, got {_show(selector)}")
-        service["selector"] = {str(k): str(v) for k, v in selector.items()}
-        if kind in ("NodePort", "LoadBalancer"):
-            policy = spec.get("externalTrafficPolicy") or "Cluster"
-            if policy not in TRAFFIC_POLICIES:
-                raise self.error(SERVICES, f"{at}.spec.externalTrafficPolicy",
-                                 f"expected Cluster or Local, got {_show(policy)}")
-            service["external_traffic_policy"] = TRAFFIC_POLICIES[policy]
-        service["endpoints"] = []
-        return service
-
-    def port(self, at: str, port: Any) -> dict:
-        if not isinstance(port, dict):
-            raise self.error(SERVICES, at, f"expected a mapping, got {_show(port)}")
-        entry: dict[str, Any] = {}
-        if port.get("name"):
-            entry["name"] = str(port["name"])
-        entry["port"] = self.number(f"{at}.port", port.get("port"))
-        protocol = port.get("protocol") or "TCP"
-        if protocol not in PROTOCOLS:
-            raise self.error(SERVICES, f"{at}.protocol",
-                             f"expected one of {', '.join(PROTOCOLS)}, got {_show(protocol)}")
-        entry["protocol"] = protocol
-        if port.get("nodePort"):
-            entry["node_port"] = self.number(f"{at}.nodePort", port["nodePort"])
-        return entry
-
-    def endpoint_slice(self, i: int, item: dict, services: dict[tuple[str, str], dict],
-                       placer: "_Placer") -> None:
-        """Add the ready IPv4 endpoints of one EndpointSlice to its Service."""
-        at = f"items[{i}]"
-        endpoints = item.get("endpoints") or []
-        namespace = self.text(ENDPOINT_SLICES, f"{at}.metadata.namespace",
-                              _get(item, "metadata", "namespace")) or "default"
-        owner = (_get(item, "metadata", "labels") or {}).get(SERVICE_NAME_LABEL)
-        family = item.get("addressType") or "IPv4"
-        service = services.get((namespace, owner))
-        if service is None and (namespace, owner) in self.ipv6_services:
-            family = "IPv6"
-        elif service is None:
-            self.skip(NO_SERVICE)
-            return
-        if family != "IPv4":
-            self.skip(IPV6 if family == "IPv6" else FQDN, len(endpoints))
-            return
-        seen = {e["ip"] for e in service["endpoints"]}
-        for j, endpoint in enumerate(endpoints):
-            where = f"{at}.endpoints[{j}]"
-            if not isinstance(endpoint, dict):
-                raise self.error(ENDPOINT_SLICES, where,
-                                 f"expected a mapping, got {_show(endpoint)}")
-            if _get(endpoint, "conditions", "ready") is False:  # unset means ready (API docs)
-                self.skip(NOT_READY)
-                continue
-            addresses = endpoint.get("addresses") or []
-            if not addresses:
-                raise self.error(ENDPOINT_SLICES, f"{where}.addresses", "expected an address")
-            ip = self.ip(ENDPOINT_SLICES, f"{where}.addresses[0]", addresses[0])
-            if ip is None:
-                continue
-            node = placer.node_of(endpoint, namespace, ip)
-            if node is None:
-                self.skip(NO_NODE)
-            elif str(ip) in seen:
-                self.skip(DUPLICATE)
-            else:
-                seen.add(str(ip))
-                service["endpoints"].append({"ip": str(ip), "node": node})
-
-    # --- values -----------------------------------------------------------------------
-
-    def text(self, source: Source, at: str, value: Any, required: bool = False) -> str | None:
-        """`value`, a string found at `at`; None when it is missing or empty."""
-        if value is None or value == "":
-            if required:
-                raise self.error(source, at, "missing")
-            return None
-        if not isinstance(value, str):
-            raise self.error(source, at, f"expected a string, got {_show(value)}")
-        return value
-
-    def pods(self, at: str, value: Any) -> int:
+    def pods(self, item: Item, sub: str, value: Any) -> int:
         """A node's Pod count: a whole number, or a quantity string such as '110' or '1k'."""
         count = None
         if isinstance(value, int) and not isinstance(value, bool):
             count = value
-        elif isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+)([kM]i?)?\s*", value)):
+        elif isinstance(value, str) and (match := re.fullmatch(r"\s*(\d{1,12})([kM]i?)?\s*", value)):
             count = int(match[1]) * QUANTITY_SUFFIXES[match[2] or ""]
         if count is None:
-            raise self.error(NODES, at, f"expected a number of Pods, got {_show(value)}")
+            raise item.error(sub, f"expected a number of Pods, got {show(value)}")
         if count not in PODS_PER_NODE:
-            raise self.error(NODES, at, f"expected {PODS_PER_NODE[0]} to "
-                                        f"{PODS_PER_NODE[-1]:,} Pods a node, got "
-                                        f"{count:,}")
+            raise item.error(sub, f"expected {PODS_PER_NODE[0]} to {PODS_PER_NODE[-1]:,} Pods a "
+                                  f"node, got {count:,}")
         return count
 
-    def number(self, at: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(SERVICES, at, f"expected a port number, got {_show(value)}")
-        return value
+    # --- Services ---------------------------------------------------------------------
 
-    def ip(self, source: Source, at: str, text: Any, count: bool = True) -> IPv4Address | None:
-        """The IPv4 address `text`; None (counted unless `count` is false) for an IPv6 one."""
-        try:
-            ip = ip_address(text)
-        except ValueError:
-            raise self.error(source, at, f"expected an IP address, got {_show(text)}") from None
-        if not isinstance(ip, IPv4Address):
-            if count:
-                self.skip(IPV6)
+    def services(self, items: list[Item], listings: Listings, notes: list[str]) -> list[dict]:
+        """The inventory Services; one listed twice is kept once (noted), two different ones
+        of one namespace/name, a ClusterIP or a node port used twice are refused."""
+        read: dict[tuple[str, str], tuple[dict, Item]] = {}
+        for item in items:
+            service = self.service(item)
+            if service is None:
+                continue
+            key = (service["namespace"], service["name"])
+            if key in read:
+                _same_or_refuse(read[key][0], service, read[key][1], item, "Service")
+                continue
+            read[key] = (service, item)
+        if not read:
+            raise NetmodelError("no Services with an IPv4 ClusterIP or headless to import",
+                                file=(listings.files[SERVICES] or [None])[0])
+        _note_duplicates(len(items) - len(read) - self.skipped.get(IPV6_SERVICE, 0), "Service", notes)
+        _refuse_shared(read.values())
+        return [service for service, _ in read.values()]
+
+    def service(self, item: Item) -> dict | None:
+        """An inventory Service, or None for an IPv6-only one."""
+        namespace = item.text("metadata", "namespace") or "default"
+        name = item.text("metadata", "name", required=True)
+        kind = item.text("spec", "type") or "ClusterIP"
+        if kind not in SERVICE_TYPES:
+            raise item.error(".spec.type", f"expected one of {', '.join(SERVICE_TYPES)}, "
+                                           f"got {show(kind)}")
+        service: dict[str, Any] = {"namespace": namespace, "name": name, "type": kind}
+        if kind != "ExternalName" and not self._cluster_ip(item, service):
+            self.skip(IPV6_SERVICE)
+            self.ipv6_services.add((namespace, name))
             return None
-        return ip
+        service["ports"] = [self.port(item, sub, port) for sub, port in item.items("spec", "ports")]
+        service["selector"] = dict(item.mapping("spec", "selector"))
+        if kind in ("NodePort", "LoadBalancer"):
+            policy = item.text("spec", "externalTrafficPolicy") or "Cluster"
+            if policy not in TRAFFIC_POLICIES:
+                raise item.error(".spec.externalTrafficPolicy",
+                                 f"expected Cluster or Local, got {show(policy)}")
+            service["external_traffic_policy"] = TRAFFIC_POLICIES[policy]
+        if kind == "LoadBalancer":
+            self.ingress[(namespace, name)] = self._ingress(item)
+        service["endpoints"] = []
+        return service
 
-    def network(self, source: Source, at: str, text: Any) -> IPv4Network | None:
-        """The IPv4 CIDR `text`; None (counted) for an IPv6 one."""
-        try:
-            net = ip_network(text, strict=False)
-        except (TypeError, ValueError):
-            raise self.error(source, at, f"expected a CIDR, got {_show(text)}") from None
-        if not isinstance(net, IPv4Network):
-            self.skip(IPV6)
-            return None
-        return net
+    def _cluster_ip(self, item: Item, service: dict) -> bool:
+        """Set the Service's cluster_ip (IPv4 or 'None'); False for an IPv6-only one."""
+        single = item.text("spec", "clusterIP")
+        listed = item.items("spec", "clusterIPs", kind=str) or \
+            [(".spec.clusterIP", ip) for ip in [single] if ip]
+        ips = [(sub, ip) for sub, ip in listed if ip]
+        if any(ip == "None" for _, ip in ips):
+            service["cluster_ip"] = "None"
+            return True
+        if not ips:  # none given: allocated from cluster.service_cidr
+            return True
+        ipv4 = [ip for sub, text in ips if (ip := item.ip(sub, text)) is not None]
+        if not ipv4:
+            return False
+        self.skip(IPV6, len(ips) - len(ipv4))
+        service["cluster_ip"] = str(ipv4[0])
+        return True
+
+    def _ingress(self, item: Item) -> list[str]:
+        """The addresses (IPs or host names) of a LoadBalancer's status.loadBalancer.ingress."""
+        found = []
+        for sub, entry in item.items("status", "loadBalancer", "ingress"):
+            ip, hostname = entry.get("ip"), entry.get("hostname")
+            if ip is not None:
+                item.ip(f"{sub}.ip", ip)
+                found.append(ip)
+            elif isinstance(hostname, str) and hostname:
+                found.append(hostname)
+            else:
+                raise item.error(sub, f"expected an ip or a hostname, got {show(entry)}")
+        return found
+
+    def port(self, item: Item, sub: str, port: dict) -> dict:
+        entry: dict[str, Any] = {}
+        name = port.get("name")
+        if name is not None and not isinstance(name, str):
+            raise item.error(f"{sub}.name", f"expected a string, got {show(name)}")
+        if name:
+            entry["name"] = name
+        entry["port"] = _port_number(item, f"{sub}.port", port.get("port"))
+        protocol = port.get("protocol") or "TCP"
+        if protocol not in PROTOCOLS:
+            raise item.error(f"{sub}.protocol",
+                             f"expected one of {', '.join(PROTOCOLS)}, got {show(protocol)}")
+        entry["protocol"] = protocol
+        if port.get("nodePort"):
+            entry["node_port"] = _port_number(item, f"{sub}.nodePort", port["nodePort"])
+        return entry
 
 
-class _Placer:
-    """Finds the node an endpoint runs on."""
-
-    def __init__(self, nodes: list[dict], pods: list[dict]):
-        self.names = {n["name"] for n in nodes}
-        self.by_hostname = {n.get("hostname", n["name"]): n["name"] for n in nodes}
-        self.by_ip = {n["internal_ip"]: n["name"] for n in nodes if "internal_ip" in n}
-        self.pod_node = {(_get(p, "metadata", "namespace") or "default",
-                          _get(p, "metadata", "name")): _get(p, "spec", "nodeName")
-                         for p in pods}
-
-    def node_of(self, endpoint: dict, namespace: str, ip: IPv4Address) -> str | None:
-        """The name of the listed node the endpoint is on, or None."""
-        name = endpoint.get("nodeName")
-        if not name:
-            hostname = (endpoint.get("topology") or {}).get("kubernetes.io/hostname")
-            name = self.by_hostname.get(hostname, hostname)
-        if not name:
-            ref = endpoint.get("targetRef") or {}
-            if ref.get("kind") == "Pod":
-                name = self.pod_node.get((ref.get("namespace") or namespace, ref.get("name")))
-        if not name:
-            name = self.by_ip.get(str(ip))
-        return name if name in self.names else None
+def _port_number(item: Item, sub: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise item.error(sub, f"expected a port number, got {show(value)}")
+    return value
 
 
-def _json_of(path: Path, file: str, run: str) -> Any:
-    """The JSON of a listing file; one line on what it is instead when it is not JSON."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise NetmodelError(f"not UTF-8 text; {run}", file=file) from None
-    start = text.lstrip()
-    if not start:
-        raise NetmodelError(f"empty; {run}", file=file)
-    if start[0] not in "{[":
-        what = "YAML (-o yaml)" if re.match(r"(apiVersion|kind|items):", start) else \
-            "kubectl's text output"
-        raise NetmodelError(f"this is {what}; {run}", file=file)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise NetmodelError(f"not valid JSON: {exc.msg} (column {exc.colno})", file=file,
-                            line=exc.lineno) from None
+def _same_or_refuse(first: dict, again: dict, first_item: Item, item: Item, what: str) -> None:
+    """A node or Service listed twice: the same is kept once; different ones are refused."""
+    if first != again:
+        raise item.error("", f"{what} {again.get('namespace', '') + '/' if what == 'Service' else ''}"
+                             f"{again['name']} is also at {first_item.file}: {first_item.at} and "
+                             "differs; keep one listing of it")
+
+
+def _note_duplicates(count: int, what: str, notes: list[str]) -> None:
+    if count > 0:
+        notes.append(f"{format_count(count, what)} listed twice (the same object in two files "
+                     "or layouts): kept once")
+
+
+def _refuse_shared(services) -> None:
+    """Two Services with one ClusterIP, or one node port: no cluster allocates that."""
+    ips: dict[str, tuple[dict, Item]] = {}
+    ports: dict[tuple[int, str], tuple[dict, Item]] = {}
+    for service, item in services:
+        ip = service.get("cluster_ip")
+        if ip not in (None, "None"):
+            if ip in ips:
+                raise item.error(".spec.clusterIP", f"ClusterIP {ip} is also Service "
+                                 f"{ips[ip][0]['namespace']}/{ips[ip][0]['name']}'s: a ClusterIP "
+                                 "belongs to one Service")
+            ips[ip] = (service, item)
+        for port in service["ports"]:
+            key = (port.get("node_port"), port["protocol"])
+            if key[0] is not None and key in ports and ports[key][0] is not service:
+                other = ports[key][0]
+                raise item.error(".spec.ports", f"node port {key[0]}/{key[1]} is also Service "
+                                 f"{other['namespace']}/{other['name']}'s: a node port belongs to "
+                                 "one Service")
+            ports.setdefault(key, (service, item))
 
 
 def _provider_scheme(provider_id: str | None) -> str | None:
@@ -710,22 +725,5 @@ def _free_blocks(network: IPv4Network, prefix: int, given: list[IPv4Network]) ->
     return (1 << (prefix - network.prefixlen)) - len(blocks_taken(network, prefix, given))
 
 
-def _get(data: Any, *keys: str) -> Any:
-    """data[k1][k2]..., or None where a level is missing or not a mapping."""
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
-def _a(noun: Any) -> str:
-    """'a Node', 'an EndpointSlice'."""
-    noun = str(noun)
-    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
-
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
+    """libyaml's dumper when PyYAML has it: a 70,000-Service inventory in seconds."""

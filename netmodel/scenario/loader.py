@@ -1,9 +1,9 @@
 """Reading a scenario file: safe YAML, line numbers, one-line errors.
 
-The YAML is composed into a node tree first, so every key and list item keeps the
-line it was written on; the tree is then constructed by PyYAML's SafeLoader (plain
-data only, nothing is ever evaluated) and validated by the pydantic schema. Whatever
-is wrong comes out as a `NetmodelError` that points at ``file:line: field``.
+The YAML is read by `netmodel.reading` within the limits (size, nesting, values), as plain
+data only (nothing is ever evaluated), every key and list item with the line it was
+written on; it is then validated by the pydantic schema and checked (`checks.py`).
+Whatever is wrong comes out as a `NetmodelError` that points at ``file:line: field``.
 """
 
 from __future__ import annotations
@@ -14,21 +14,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Sequence, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from netmodel.costs.profile import Profile, load_profile
 from netmodel.errors import NetmodelError
+from netmodel.limits import INPUT_BYTES
+from netmodel.reading import Location, dotted, read_yaml
 from netmodel.scenario.checks import ScenarioCheckError, check_scenario
 from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.samples import SamplesError, read_samples
 from netmodel.scenario.schema import Scenario
-
-Location = tuple[Any, ...]
-"""A location in the scenario data: mapping keys and list indices, outermost first."""
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-MAX_VALUES = 1_000_000
-"""Most values a scenario document may stand for once YAML aliases are expanded."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +53,9 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     path = Path(path)
     if not path.is_file():
         raise NetmodelError("scenario file not found", file=file)
+    size = path.stat().st_size
+    if size > INPUT_BYTES():
+        raise NetmodelError(INPUT_BYTES.refuse(size, "the file's size in bytes"), file=file)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -139,78 +137,13 @@ def scenario_profile(scenario: Scenario, base_dir: Path, *, file: str | None = N
 # --- YAML --------------------------------------------------------------------------
 
 def _read_yaml(text: str, file: str) -> tuple[dict, dict[Location, int]]:
-    try:
-        raw, lines = _compose(text, file)
-    except yaml.reader.ReaderError as exc:
-        raise NetmodelError(f"not valid YAML: {exc.reason} (character #x{exc.character:04x})",
-                            file=file, line=text.count("\n", 0, exc.position) + 1) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        if problem.startswith("but ") and getattr(exc, "context", None):
-            problem = f"{exc.context}, {problem}"
-        raise NetmodelError(f"not valid YAML: {problem}", file=file,
-                            line=mark.line + 1 if mark else None) from None
-    except (ValueError, TypeError) as exc:  # an explicit tag on text it cannot read: !!int abc
-        raise NetmodelError(f"not valid YAML: {exc}", file=file) from None
+    raw, lines = read_yaml(text, file, "scenario")
+    if raw is None:
+        raise NetmodelError("empty scenario file: expected a mapping with at least 'name'", file=file)
     if not isinstance(raw, dict):
         raise NetmodelError(f"a scenario is a mapping of sections (name, cluster, services, ...), "
                             f"got {_show(raw)}", file=file, line=lines[()])
     return raw, lines
-
-
-def _compose(text: str, file: str) -> tuple[Any, dict[Location, int]]:
-    """The plain data of a YAML document and the line of each of its locations."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise NetmodelError("empty scenario file: expected a mapping with at least 'name'",
-                                file=file)
-        lines: dict[Location, int] = {(): node.start_mark.line + 1}
-        if _walk(loader, node, (), lines, {}, file) > MAX_VALUES:
-            raise NetmodelError(f"the document expands to more than {MAX_VALUES:,} values "
-                                "through its aliases", file=file, line=lines[()])
-        return loader.construct_document(node), lines
-    finally:
-        loader.dispose()
-
-
-def _walk(loader: yaml.SafeLoader, node: yaml.Node, at: Location, lines: dict[Location, int],
-          sizes: dict[int, int], file: str) -> int:
-    """Record the line of every key and item under `node`; refuse foreign tags and duplicate keys.
-
-    Returns how many values `node` stands for once its aliases are expanded.
-    """
-    if node.tag not in yaml.SafeLoader.yaml_constructors:
-        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-        raise NetmodelError(f"YAML tag {tag!r} is not allowed: a scenario is plain data",
-                            file=file, line=node.start_mark.line + 1, field=dotted(at) or None)
-    if id(node) in sizes:  # an alias: its lines were recorded where the anchor is
-        return sizes[id(node)]
-    sizes[id(node)] = size = 1
-    if isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines[at + (index,)] = item.start_mark.line + 1
-            size += _walk(loader, item, at + (index,), lines, sizes, file)
-    elif isinstance(node, yaml.MappingNode):
-        first_line: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
-                # `<<: *anchor` (its lines are where the anchor is), or a complex key
-                # that the constructor refuses
-                size += _walk(loader, value_node, at, {}, sizes, file)
-                continue
-            _walk(loader, key_node, at, lines, sizes, file)
-            key = loader.construct_object(key_node)
-            line = key_node.start_mark.line + 1
-            if key in first_line:
-                raise NetmodelError(f"duplicate key {key!r} (first at line {first_line[key]})",
-                                    file=file, line=line, field=dotted(at + (key,)))
-            first_line[key] = lines[at + (key,)] = line
-            size += _walk(loader, value_node, at + (key,), lines, sizes, file)
-    sizes[id(node)] = size
-    return size
 
 
 # --- the schema, walked by location ------------------------------------------------
@@ -373,15 +306,6 @@ def _line_of(at: Location, lines: Mapping[Location, int]) -> int:
     while at not in lines:
         at = at[:-1]
     return lines[at]
-
-
-def dotted(at: Sequence[Any]) -> str:
-    """Return a location written as a field name: 'cluster.mtu', 'sweep.zip[1]'."""
-    text = ""
-    for part in at:
-        text += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else \
-            f"{'.' if text else ''}{part}"
-    return text
 
 
 def _number(value: Any) -> str:

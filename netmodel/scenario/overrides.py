@@ -17,6 +17,8 @@ from pydantic import BaseModel
 
 from netmodel.costs.profile import PARAMETERS
 from netmodel.errors import NetmodelError
+from netmodel.limits import NESTING, VALUES
+from netmodel.reading import read_yaml
 from netmodel.scenario.loader import LoadedScenario, dotted, field_type, known_keys, loaded_from_data
 from netmodel.scenario.schema import Scenario
 
@@ -46,6 +48,44 @@ def path_problem(path: str) -> str | None:
     return None
 
 
+def read_setting(path: str, text: str) -> Any:
+    """The value of `--set PATH=VALUE`: VALUE read as YAML within the limits (a value that is
+    not YAML is a NetmodelError naming the setting)."""
+    try:
+        return read_yaml(text, None, "--set value")[0]
+    except NetmodelError as err:
+        raise NetmodelError(err.message, field=f"--set {path}") from None
+
+
+def check_value(path: str, value: Any) -> None:
+    """Refuse a value given from Python that nests deeper or holds more values (shared lists
+    and mappings counted each time they appear) than a document may (`netmodel.limits`),
+    before it is copied or validated."""
+    sizes: dict[int, tuple[int, int]] = {}
+
+    def measure(item: Any, depth: int) -> int:
+        if not isinstance(item, (dict, list, tuple)):
+            return 1
+        if id(item) not in sizes:
+            if depth > NESTING():
+                raise NetmodelError(f"nested deeper than {NESTING()} levels (the limit; raise it "
+                                    f"with the environment variable {NESTING.env})",
+                                    field=f"--set {path}")
+            sizes[id(item)] = (0, 0)  # a list that holds itself is refused below
+            children = item.values() if isinstance(item, dict) else item
+            total = 1 + sum(measure(child, depth + 1) for child in children)
+            sizes[id(item)] = (total, depth)
+        total, first_depth = sizes[id(item)]
+        if total == 0:
+            raise NetmodelError("the value contains itself: not plain data", field=f"--set {path}")
+        if total > VALUES():
+            raise NetmodelError(f"more than {VALUES():,} values (the limit; raise it with the "
+                                f"environment variable {VALUES.env})", field=f"--set {path}")
+        return total
+
+    measure(value, 1)
+
+
 def set_path(data: dict, path: str, value: Any, scenario: Scenario) -> None:
     """Set the field at dotted `path` of plain scenario `data` to `value`. A section or
     mapping that `data` leaves out is first written as `scenario` has it: a section stays
@@ -73,6 +113,7 @@ def with_overrides(loaded: LoadedScenario, overrides: Iterable[tuple[str, Any]])
         return loaded
     data = copy.deepcopy(loaded.raw)
     for path, value in overrides:
+        check_value(path, value)
         problem = path_problem(path)
         if problem:
             raise NetmodelError(problem, field=f"--set {path}")

@@ -30,6 +30,9 @@ BitRate = Annotated[float, _quantity("bitrate"), Field(gt=0)]
 Rate = Annotated[float, _quantity("rate"), Field(gt=0)]
 """Events per second; YAML accepts '1000/s', '2k/s' or a plain number."""
 
+MAX_WEIGHT = 1e9
+"""Largest weight of a traffic kind in workload.mix (weights are relative; their sum must
+stay far from overflowing)."""
 DAY = 86_400.0
 """Upper bound of control-plane times (event times, grace periods): the sync loop simulates
 every periodic sync up to the last change, so a far-off event would cost minutes of run time."""
@@ -45,7 +48,7 @@ class _SectionError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Cluster(_Strict):
@@ -238,7 +241,7 @@ class Server(_Strict):
     service_time_file: str | None = Field(
         None, description="empirical: a CSV of measured app times (one a line, seconds or with "
                           "a unit), relative to the scenario file; read into service_time_samples")
-    queue_limit: int = Field(4096, ge=0, description="requests that may wait while every "
+    queue_limit: int = Field(4096, ge=0, le=10**9, description="requests that may wait while every "
                                                      "worker is busy; one more is refused "
                                                      "(0: refused whenever all are busy)")
 
@@ -297,7 +300,7 @@ class Kubectl(_Strict):
 
     apiserver_cores: int = Field(4, ge=1, le=1024, description="API server CPU cores")
     max_requests_inflight: int = Field(
-        400, ge=1, description="kube-apiserver --max-requests-inflight (default 400): more "
+        400, ge=1, le=10**9, description="kube-apiserver --max-requests-inflight (default 400): more "
                                "are refused with 429")
 
 
@@ -446,7 +449,7 @@ class Workload(_Strict):
     timeout: Duration = Field(10.0, gt=0, description="client gives up after this, s")
     protocol: Literal["http", "tcp"] = Field("http", description="application protocol; "
                                                                  "kubectl proxy carries HTTP only")
-    mix: dict[TrafficKind, Annotated[float, Field(ge=0)]] = Field(
+    mix: dict[TrafficKind, Annotated[float, Field(ge=0, le=MAX_WEIGHT)]] = Field(
         default_factory=lambda: {"pod-clusterip": 1.0},
         description="relative weight of each traffic kind")
     server: Server = Field(default_factory=Server)
@@ -461,7 +464,7 @@ class Workload(_Strict):
 class Run(_Strict):
     """How long to run and how to repeat."""
 
-    requests: int | None = Field(None, ge=1, description="requests to generate")
+    requests: int | None = Field(None, ge=1, le=2**63 - 1, description="requests to generate")
     duration: Duration | None = Field(None, description="or: generate arrivals for this long, s")
     warmup: Duration = Field(0.0, description="requests started before this are not measured, s")
     drain: Duration | None = Field(None, description="time after the last arrival before the "

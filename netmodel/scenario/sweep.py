@@ -22,6 +22,8 @@ from pydantic import BaseModel
 
 from netmodel.costs.profile import PARAMETERS, Profile, load_profile
 from netmodel.errors import NetmodelError
+from netmodel.limits import SWEEP_POINTS, SWEEP_VALUES, WORK
+from netmodel.scenario.checks import simulated_work
 from netmodel.scenario.loader import LoadedScenario, validate_scenario
 from netmodel.scenario.overrides import path_problem, set_path
 from netmodel.scenario.schema import Range, Scenario
@@ -48,12 +50,15 @@ class SweepPoint:
 def expand_sweep(loaded: LoadedScenario) -> list[SweepPoint]:
     """Return the points of the scenario's sweep in order; a single point when there is none."""
     sweep = loaded.scenario.sweep
+    if sweep is None:  # the one point is the scenario as loaded: no second validation
+        return [SweepPoint(0, {}, loaded.scenario, loaded.profile)]
     builder = _PointBuilder(loaded)
     axes = {name: builder.axis_values(name, spec)
             for name, spec in (sweep.axes.items() if sweep else ())}
-    points = []
-    for point_id, combination in enumerate(itertools.product(
-            *_dimensions(loaded, axes, sweep.zip if sweep else []))):
+    dimensions = _dimensions(loaded, axes, sweep.zip if sweep else [])
+    _check_count(loaded, math.prod(len(d) for d in dimensions))
+    points, work = [], 0.0
+    for point_id, combination in enumerate(itertools.product(*dimensions)):
         chosen = dict(pair for group in combination for pair in group)
         given = {name: chosen[name] for name in axes}
         try:
@@ -64,7 +69,24 @@ def expand_sweep(loaded: LoadedScenario) -> list[SweepPoint]:
                                 line=loaded.lines.get(("sweep",)), field="sweep") from None
         values = {name: _read(scenario, profile, name) for name in given}
         points.append(SweepPoint(point_id, values, scenario, profile))
+        work += simulated_work(scenario)
+        if work > WORK():
+            raise NetmodelError(WORK.refuse(work, f"the requests of points 0..{point_id} "
+                                                  "(replications x requests)"),
+                                file=loaded.file, line=loaded.lines.get(("sweep",)), field="sweep")
     return points
+
+
+def _check_count(loaded: LoadedScenario, count: int) -> None:
+    """Refuse a sweep of more points, or more values in all, than the limits allow, before
+    any point is built."""
+    where = {"file": loaded.file, "line": loaded.lines.get(("sweep",)), "field": "sweep"}
+    if count > SWEEP_POINTS():
+        raise NetmodelError(SWEEP_POINTS.refuse(count, "the number of points"), **where)
+    values = count * max(len(loaded.lines), 1)
+    if values > SWEEP_VALUES():
+        raise NetmodelError(SWEEP_VALUES.refuse(values, f"{count:,} points x {len(loaded.lines):,} "
+                                                        "values of the scenario"), **where)
 
 
 class _Invalid(Exception):
@@ -132,6 +154,8 @@ class _PointBuilder:
     def _steps(self, name: str, low: float, high: float, step: float) -> list[float]:
         """low, low +- step, ... up to high (included when it is on the grid within 1e-9)."""
         count = abs(high - low) / step
+        if not math.isfinite(count):  # a step of 5e-324 over a wide range
+            raise self._error(name, f"the range gives more than {MAX_RANGE_VALUES:,} values")
         on_grid = abs(count - round(count)) <= 1e-9 * max(1.0, count)
         steps = round(count) if on_grid else math.floor(count)
         if steps + 1 > MAX_RANGE_VALUES:

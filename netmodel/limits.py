@@ -63,11 +63,14 @@ REQUESTS = Limit("requests", 5_000_000,
                  "requests of one replication (about 450 bytes each while it runs)")
 WORK = Limit("work", 100_000_000,
              "requests simulated by one command: points x replications x requests "
-             "(x rate x duration with run.duration); about 8,000 a second on one core")
+             "(x rate x duration with run.duration); the fast engine walks several hundred "
+             "thousand a second on one core, the SimPy engine about 15,000")
 SYNCS = Limit("syncs", 20_000_000,
               "control-plane work of one replication: (EndpointSlice updates + periodic "
               "syncs) x sampled kube-proxies")
 
+SAMPLES = Limit("samples", 1_000_000, "measured app times of a service_time_file")
+
 LIMITS = (INPUT_BYTES, LISTING_BYTES, NESTING, VALUES, SWEEP_POINTS, SWEEP_VALUES, ENDPOINTS,
-          REQUESTS, WORK, SYNCS)
+          REQUESTS, WORK, SYNCS, SAMPLES)
 """Every limit, in the order docs/scenarios.md lists them."""

@@ -10,11 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from netmodel.limits import INPUT_BYTES, SAMPLES
 from netmodel.units import parse_quantity
-
-MAX_BYTES = 20_000_000
-"""Largest file read: about a million samples."""
-MAX_SAMPLES = 1_000_000
 
 
 class SamplesError(ValueError):
@@ -29,8 +26,8 @@ def read_samples(path: Path) -> list[float]:
     """The app times in `path`, in seconds; SamplesError when it cannot be read as one."""
     if not path.is_file():
         raise SamplesError(f"no file {path}", path)
-    if path.stat().st_size > MAX_BYTES:
-        raise SamplesError(f"{path} is larger than {MAX_BYTES:,} bytes", path)
+    if path.stat().st_size > INPUT_BYTES():
+        raise SamplesError(INPUT_BYTES.refuse(path.stat().st_size, f"the size of {path}"), path)
     samples = []
     for number, text in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         value = text.split(",")[0].strip()
@@ -47,6 +44,6 @@ def read_samples(path: Path) -> list[float]:
         samples.append(seconds)
     if not samples:
         raise SamplesError(f"{path} holds no app time", path)
-    if len(samples) > MAX_SAMPLES:
-        raise SamplesError(f"{path} holds more than {MAX_SAMPLES:,} app times", path)
+    if len(samples) > SAMPLES():
+        raise SamplesError(SAMPLES.refuse(len(samples), f"the app times in {path}"), path)
     return samples

@@ -129,6 +129,18 @@ def _next_in_line(st, head, tail, nxt, waiting):
 
 
 @njit(inline="always")
+def _send(c, s, now, n, dst, s_sec, base, rsub, rstep, rstation, heap_t, heap_k, heap_p, size, eid):
+    """Connection c's NIC sends step s's message: the receive at `dst` starts (unless the
+    message leaves the cluster) and the sender serialises it. Returns (size, eid)."""
+    if dst != NONE:
+        rsub[c], rstep[c], rstation[c] = _R_INIT, s, base[RX_BASE] + dst
+        size = _push(heap_t, heap_k, heap_p, size, now, _URGENT + eid, n + c)
+        eid += 1
+    size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, c)
+    return size, eid + 1
+
+
+@njit(inline="always")
 def _table_full(node, now, x, live, head, exp_t, exp_next):
     """Whether node's conntrack table is full at `now`, its expired entries let go first."""
     h = head[node]
@@ -324,15 +336,9 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
             eid += 1
             sub[c] = _SERVE
             continue
-        elif state == _TXACQ:  # the NIC is ours: the receive starts, the message is sent
-            s = stp[c]
-            dst = role_node[c, s_to[s]]
-            if dst != NONE:
-                rsub[c], rstep[c], rstation[c] = _R_INIT, s, base[RX_BASE] + dst
-                size = _push(heap_t, heap_k, heap_p, size, now, _URGENT + eid, n + c)
-                eid += 1
-            size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, c)
-            eid += 1
+        elif state == _TXACQ:  # the NIC is ours
+            size, eid = _send(c, stp[c], now, n, role_node[c, s_to[stp[c]]], s_sec, base, rsub,
+                              rstep, rstation, heap_t, heap_k, heap_p, size, eid)
             sub[c] = _TX
             continue
         elif state == _SERVE or state == _TX:
@@ -393,13 +399,8 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
                         sub[c] = _TXACQ
                         break
                     free[st] -= 1
-                    dst = role_node[c, s_to[s]]
-                    if dst != NONE:
-                        rsub[c], rstep[c], rstation[c] = _R_INIT, s, base[RX_BASE] + dst
-                        size = _push(heap_t, heap_k, heap_p, size, now, _URGENT + eid, n + c)
-                        eid += 1
-                    size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, c)
-                    eid += 1
+                    size, eid = _send(c, s, now, n, role_node[c, s_to[s]], s_sec, base, rsub,
+                                      rstep, rstation, heap_t, heap_k, heap_p, size, eid)
                     sub[c] = _TX
                     break
                 if kind == WIRE:  # from outside: only the receiving port queues

@@ -471,6 +471,7 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
             r = req[c]
             r1 = first[c] + nreq[c]
             softirq_cpu[r] += cpu[c]
+            attempt[c] = 0  # the next walk's packets start their own count
             if refused != 0 and inapi[c]:  # refused by the Pod behind the API server
                 inflight -= 1
             more = True

@@ -25,6 +25,7 @@ from netmodel.runner.sweep import run_sweep
 from tests.test_sweep_runner import (
     N_POINTS,
     Counting,
+    dead_pid,
     fake_runner,
     point_files,
     temp_files,
@@ -201,19 +202,13 @@ def test_a_lock_held_by_something_else_than_its_recorded_sweep_says_what_to_do(g
     holder = hold_lock(out)
     try:
         record = json.loads((out / LOCK).read_text())
-        (out / LOCK).write_text(json.dumps({**record, "pid": _dead_pid()}))
+        (out / LOCK).write_text(json.dumps({**record, "pid": dead_pid()}))
         assert sweep(grid, out) == 2
         err = one_error_line(capsys)
         assert "is locked, but not by a running netmodel sweep on this machine" in err
         assert f"if no sweep writes there, delete {out / LOCK}" in err
     finally:
         holder.communicate("")
-
-
-def _dead_pid():
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
 
 
 # --- damaged point files ----------------------------------------------------------------------

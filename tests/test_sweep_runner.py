@@ -8,11 +8,8 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -221,7 +218,7 @@ def test_leftover_temp_files_of_netmodel_are_removed_on_start_and_no_others(tmp_
     loaded = write_grid(tmp_path)
     out = tmp_path / "out"
     run_sweep(loaded, out, quiet=True, runner=fake_runner)
-    dead = _dead_pid()
+    dead = dead_pid()
     leftovers = [out / "points" / f".netmodel-{dead}-00003.parquet.tmp",
                  out / f".netmodel-{dead}-summary.csv.tmp",
                  out / "plots" / f".netmodel-{dead}-x.png.tmp"]
@@ -237,7 +234,7 @@ def test_leftover_temp_files_of_netmodel_are_removed_on_start_and_no_others(tmp_
     assert len(point_files(out)) == N_POINTS
 
 
-def _dead_pid():
+def dead_pid():
     """A process id no process has (one that has just ended)."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
@@ -306,40 +303,3 @@ def test_a_failing_point_propagates_its_error(tmp_path):
 
     with pytest.raises(NetmodelError, match="impossible topology"):
         run_sweep(loaded, tmp_path / "out", quiet=True, runner=broken)
-
-
-CTRL_C_SCRIPT = """\
-import sys, time
-import netmodel.runner.point
-from netmodel.cli import main
-from tests.test_sweep_runner import fake_runner
-
-def slow(scenario, profile, control_sink=None, engine="auto"):
-    time.sleep(0.4)
-    return fake_runner(scenario, profile)
-
-netmodel.runner.point.run_point = slow
-sys.exit(main(["sweep", sys.argv[1], "--out", sys.argv[2], "--jobs", "2"]))
-"""
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="process groups and fork: Linux")
-def test_ctrl_c_in_a_terminal_stops_all_processes_without_a_traceback(tmp_path):
-    write_grid(tmp_path)
-    out = tmp_path / "out"
-    repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(repo)}
-    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT, str(tmp_path / "grid.yaml"),
-                             str(out)], cwd=repo, env=env, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    deadline = time.monotonic() + 30
-    while not (out / "points").is_dir() or not point_files(out):
-        assert proc.poll() is None and time.monotonic() < deadline, "no point finished"
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
-    _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    done = len(point_files(out))
-    assert f"interrupted: {done} of {N_POINTS} points done; run the same command again" in err
-    assert temp_files(out) == []

@@ -180,9 +180,9 @@ def _stops_as_interrupts() -> Iterator[dict]:
             stopped["signal"] = signal_number
             raise KeyboardInterrupt
 
-    for s, handler in previous.items():
-        if handler is not signal.SIG_IGN:
-            signal.signal(s, stop)
+    previous = {s: h for s, h in previous.items() if h not in (signal.SIG_IGN, None)}
+    for s in previous:
+        signal.signal(s, stop)
     try:
         yield stopped
     finally:

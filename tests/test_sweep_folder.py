@@ -285,7 +285,7 @@ def test_meta_json_records_the_engine_and_executor(grid, fake, tmp_path):
     out = tmp_path / "out"
     assert sweep(grid, out, "--jobs", "2") == 0
     meta = json.loads((out / "meta.json").read_text())
-    assert (meta["engine"], meta["executor"]) == ("auto", "local")
+    assert meta["engine"]["asked"] == "auto" and meta["executor"] == "local"
     with ThreadPoolExecutor(2) as pool:
         netmodel.sweep(netmodel.load(grid), tmp_path / "threads", executor=pool)
     meta = json.loads((tmp_path / "threads" / "meta.json").read_text())

@@ -237,23 +237,23 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from netmodel.runner.folder import PLOTS
     from netmodel.runner.sweep import SweepInterrupted
 
     loaded = _load(args)
     out = args.out if args.out is not None else Path("results") / loaded.scenario.name
     try:
-        api.sweep(loaded, out, jobs=args.jobs, executor=args.executor,
-                  scheduler=args.scheduler, quiet=args.quiet, force=args.force,
-                  metrics_dir=args.metrics, engine=args.engine)
+        summary = api.sweep(loaded, out, jobs=args.jobs, executor=args.executor,
+                            scheduler=args.scheduler, quiet=args.quiet, force=args.force,
+                            metrics_dir=args.metrics, engine=args.engine)
     except SweepInterrupted as stop:
         how = "interrupted" if stop.signal == signal.SIGINT else \
             f"stopped by {signal.Signals(stop.signal).name}"
         print(f"{how}: {stop.done} of {stop.total} points done; run the same command "
               "again to resume", file=sys.stderr)
         return EXIT_SIGNAL + stop.signal
-    n_plots = len(list((out / PLOTS).glob("*.png")))
-    print(f"wrote {out}/: summary.parquet, summary.csv, meta.json, {format_count(n_plots, 'plot')}")
+    how = "wrote" if summary.attrs["points_run"] else "up to date"
+    print(f"{how} {out}/: summary.parquet, summary.csv, meta.json, "
+          f"{format_count(len(summary.attrs['plots']), 'plot')}")
     if args.metrics is not None:
         print(f"wrote {args.metrics}/: point-<id>-r<replication>.prom (Prometheus text)")
     return 0

@@ -265,9 +265,12 @@ def mtimes(out: Path) -> dict[Path, int]:
 def test_a_sweep_with_nothing_to_do_says_so_and_rewrites_nothing(grid, fake, tmp_path, capsys):
     out = tmp_path / "out"
     assert sweep(grid, out) == 0
+    capsys.readouterr()
     stamps = mtimes(out)
     assert main(["sweep", str(grid), "--out", str(out)]) == 0
-    assert capsys.readouterr().err == f"nothing to do: all {N_POINTS} points done\n"
+    said = capsys.readouterr()
+    assert said.err == f"nothing to do: all {N_POINTS} points done\n"
+    assert said.out == f"up to date {out}/: summary.parquet, summary.csv, meta.json, 3 plots\n"
     assert mtimes(out) == stamps
     assert fake.calls == N_POINTS
 

@@ -119,7 +119,9 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
     """Run every sweep point not yet on disk in `out_dir`; return the summary table.
 
     The table has `point_id`, one column per swept axis (dotted name, SI value) and
-    the runner's columns (times in seconds), one row per point and traffic kind.
+    the runner's columns (times in seconds), one row per point and traffic kind;
+    `.attrs["points_run"]` says how many points this call ran, `.attrs["plots"]` names
+    the plots in `out_dir/plots`.
     `executor`: "local" (default: `jobs` local processes, or here when `jobs` is 1),
     "dask" (a Dask LocalCluster of `jobs` workers, or the cluster at `scheduler`), or any
     `concurrent.futures.Executor`, which the caller keeps. `force` discards netmodel's
@@ -195,7 +197,9 @@ def _run_locked(sweep: _Sweep) -> pd.DataFrame:
     manifest = _prepare(sweep)
     todo = _todo(sweep)
     _run_points(sweep, todo)
-    return _finish(sweep, manifest, ran=bool(todo))
+    summary = _finish(sweep, manifest, ran=bool(todo))
+    summary.attrs["points_run"] = len(todo)
+    return summary
 
 
 def _prepare(sweep: _Sweep) -> Manifest:
@@ -343,8 +347,7 @@ def _finish(sweep: _Sweep, manifest: Manifest, ran: bool) -> pd.DataFrame:
         _write_if_changed(out_dir / MANIFEST, Manifest(manifest.digest, manifest.points).as_bytes())
     for name, data in after.items():
         _write_if_changed(out_dir / name, data, before[name])
-    if redraw:
-        _draw(sweep, manifest, summary)
+    summary.attrs["plots"] = _draw(sweep, manifest, summary) if redraw else list(manifest.plots)
     return summary
 
 
@@ -367,8 +370,9 @@ def _sound(sweep: _Sweep, point: SweepPoint) -> pa.Table:
     return table
 
 
-def _draw(sweep: _Sweep, manifest: Manifest, summary: pd.DataFrame) -> None:
-    """Draw the plots, replace netmodel's old ones, record them in the manifest."""
+def _draw(sweep: _Sweep, manifest: Manifest, summary: pd.DataFrame) -> list[str]:
+    """Draw the plots, replace netmodel's old ones, record them in the manifest; return
+    their file names."""
     from netmodel.results.plots import png_bytes, summary_figures  # after the workers are gone
 
     plots_dir = sweep.out_dir / PLOTS
@@ -381,6 +385,7 @@ def _draw(sweep: _Sweep, manifest: Manifest, summary: pd.DataFrame) -> None:
         (plots_dir / stale).unlink(missing_ok=True)
     drawn = Manifest(manifest.digest, manifest.points, tuple(sorted(names)))
     _write_if_changed(sweep.out_dir / MANIFEST, drawn.as_bytes())
+    return list(drawn.plots)
 
 
 def _write_if_changed(path: Path, data: bytes, old: bytes | None = None) -> None:

@@ -3,7 +3,8 @@
 Run: `.venv/bin/python benchmarks/bench_sweep.py` (default: scenarios/rolling-update.yaml,
 16 points; `--scenario FILE`, `--runs local:1 local:2 dask:2`, `--repeats N`). Each run is
 the whole `netmodel sweep` command into a new folder (start-up, points, summary, plots),
-wall-clock seconds, best of the repeats; the speed-up is against the first run. The load
+wall-clock seconds, best of the repeats, taken round-robin; the speed-up is against the
+first run's best. The load
 average is printed before and after: another process on the machine's cores makes the
 numbers worthless. Benchmarks are never pass/fail; write what you measure into
 benchmarks/README.md with the date and the machine.
@@ -56,15 +57,18 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{_cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"| {args.scenario.name} | wall (s), best of {args.repeats} | speed-up |")
+    print(f"| {args.scenario.name} | wall (s), best of {args.repeats} (all runs) | speed-up |")
     print("|---|---|---|")
-    first = None
-    for run in args.runs:
+    times: dict[str, list[float]] = {run: [] for run in args.runs}
+    for _ in range(args.repeats):  # round-robin: a noisy minute hurts every run alike
+        for run in args.runs:
+            executor, jobs = run.split(":")
+            times[run].append(time_sweep(args.scenario, executor, int(jobs)))
+    first = min(times[args.runs[0]])
+    for run, seconds in times.items():
         executor, jobs = run.split(":")
-        best = min(time_sweep(args.scenario, executor, int(jobs)) for _ in range(args.repeats))
-        first = first or best
-        print(f"| --executor {executor} --jobs {jobs} | {best:.1f} | {first / best:.2f}x |",
-              flush=True)
+        print(f"| --executor {executor} --jobs {jobs} | {min(seconds):.1f} "
+              f"({', '.join(f'{t:.1f}' for t in seconds)}) | {first / min(seconds):.2f}x |")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -423,3 +423,15 @@ mount -o remount,ro "$MNT"
                      "Read-only file system; choose a writable --out",
                      f"netmodel: error: --out: cannot write {tmp_path / 'mnt' / 'new'}: "
                      "Read-only file system; choose a writable --out"]
+
+
+def test_a_recorded_holder_is_running_only_if_its_pid_has_its_start_time(tmp_path):
+    """pid reuse: a live process with the recorded pid but another start is not the holder."""
+    from netmodel.runner import lock
+
+    me = lock._current()
+    assert lock._alive(me)
+    assert not lock._alive({**me, "process_start": me["process_start"] + 1})
+    assert not lock._alive({**me, "pid": dead_pid()})
+    assert not lock._alive({**me, "boot": "another boot"})
+    assert lock._alive({**me, "host": "another-host", "pid": dead_pid()})  # cannot tell: running

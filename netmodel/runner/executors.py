@@ -33,6 +33,7 @@ from typing import Any
 
 import netmodel
 from netmodel.errors import NetmodelError
+from netmodel.units import format_count
 
 EXECUTORS = ("local", "dask")
 """The executors `netmodel sweep --executor` names."""
@@ -239,7 +240,7 @@ def _check_workers(client, scheduler: str | None, quiet: bool) -> None:
         n = len(client.scheduler_info(n_workers=-1)["workers"])
         where = f"at {scheduler}" if scheduler else "(LocalCluster)"
         waiting = "; points wait for one" if n == 0 else ""
-        print(f"dask: {n} worker{'s' if n != 1 else ''} {where}{waiting}", file=sys.stderr)
+        print(f"dask: {format_count(n, 'worker')} {where}{waiting}", file=sys.stderr)
 
 
 @contextmanager

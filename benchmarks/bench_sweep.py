@@ -1,7 +1,8 @@
 """Sweep speed against workers: one sweep run with --jobs 1, --jobs 2 and on Dask.
 
 Run: `.venv/bin/python benchmarks/bench_sweep.py` (default: scenarios/rolling-update.yaml,
-16 points; `--scenario FILE`, `--runs local:1 local:2 dask:2`, `--repeats N`). Each run is
+16 points; `--scenario FILE`, `--runs local:1 local:2 dask:2`, `--repeats N`, `--engine
+NAME`). Each run is
 the whole `netmodel sweep` command into a new folder (start-up, points, summary, plots),
 wall-clock seconds, best of the repeats, taken round-robin; the speed-up is against the
 first run's best. The load
@@ -25,14 +26,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def time_sweep(scenario: Path, executor: str, jobs: int) -> float:
+def time_sweep(scenario: Path, executor: str, jobs: int, engine: str) -> float:
     """Wall seconds of one whole `netmodel sweep` into a new folder."""
     out = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     try:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "netmodel.cli", "sweep", str(scenario), "--out",
                         str(out / "results"), "--quiet", "--executor", executor, "--jobs",
-                        str(jobs)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                        str(jobs), "--engine", engine], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
         return time.perf_counter() - start
     finally:
         shutil.rmtree(out)
@@ -54,16 +56,18 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", default=["local:1", "local:2", "dask:2"],
                         metavar="EXECUTOR:JOBS")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--engine", default="auto", help="netmodel sweep --engine")
     args = parser.parse_args()
     print(f"{_cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"| {args.scenario.name} | wall (s), best of {args.repeats} (all runs) | speed-up |")
+    print(f"| {args.scenario.name}, --engine {args.engine} | wall (s), best of {args.repeats} "
+          "(all runs) | speed-up |")
     print("|---|---|---|")
     times: dict[str, list[float]] = {run: [] for run in args.runs}
     for _ in range(args.repeats):  # round-robin: a noisy minute hurts every run alike
         for run in args.runs:
             executor, jobs = run.split(":")
-            times[run].append(time_sweep(args.scenario, executor, int(jobs)))
+            times[run].append(time_sweep(args.scenario, executor, int(jobs), args.engine))
     first = min(times[args.runs[0]])
     for run, seconds in times.items():
         executor, jobs = run.split(":")

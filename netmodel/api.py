@@ -90,17 +90,22 @@ def run(loaded: LoadedScenario, *, point_id: int | None = None, engine: str = "a
 
 
 def sweep(loaded: LoadedScenario, out: str | Path | None = None, *, jobs: int = 1,
-          executor: Executor | None = None, quiet: bool = True, force: bool = False,
-          metrics_dir: Path | None = None, engine: str = "auto") -> pd.DataFrame:
+          executor: Executor | str | None = None, scheduler: str | None = None,
+          quiet: bool = True, force: bool = False, metrics_dir: Path | None = None,
+          engine: str = "auto") -> pd.DataFrame:
     """Run every sweep point not yet in folder `out` (default results/<name>) and return the
     summary; the folder gets summary.parquet, summary.csv, meta.json and plots/. Points run
-    on `executor` (any concurrent.futures.Executor, e.g. a Dask client's), else on `jobs`
-    local processes, walked by `engine` (a name, or auto: the first engine that runs each
-    replication exactly). Resumable: a second call runs only what is missing."""
+    on `executor`: "local" (default: `jobs` local processes), "dask" (a Dask LocalCluster of
+    `jobs` workers, or the cluster whose scheduler is at `scheduler`), or any
+    concurrent.futures.Executor; walked by `engine` (a name, or auto: the first engine that
+    runs each replication exactly). Resumable: a second call runs only what is missing;
+    Ctrl-C or SIGTERM raise `SweepInterrupted` (a KeyboardInterrupt) with what is done.
+    netmodel writes only into a new or empty folder or one of its own results folders."""
     from netmodel.runner.sweep import run_sweep
 
     out = Path(out) if out is not None else Path("results") / loaded.scenario.name
-    return run_sweep(loaded, out, jobs=jobs, executor=executor, quiet=quiet, force=force,
+    return run_sweep(loaded, out, jobs=jobs, executor=executor, scheduler=scheduler,
+                     quiet=quiet, force=force,
                      metrics_dir=None if metrics_dir is None else Path(metrics_dir), engine=engine)
 
 

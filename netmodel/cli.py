@@ -2,12 +2,14 @@
 
     netmodel check SCENARIO [--set PATH=VALUE ...]
     netmodel run SCENARIO [--point N] [--set PATH=VALUE ...] [--json] [--metrics DIR]
-    netmodel sweep SCENARIO [--set ...] [--out DIR] [--jobs N] [--quiet] [--force] [--metrics DIR]
+    netmodel sweep SCENARIO [--set ...] [--out DIR] [--jobs N] [--executor local|dask]
+                   [--scheduler ADDRESS] [--quiet] [--force] [--metrics DIR]
     netmodel import kubectl DIR -o FILE [--force]
     netmodel trace SCENARIO --traffic KIND [--set ...] [--service NAME] [--format json]
 
 A mistake in the input is reported as one line, `netmodel: error: file:line: field:
-message`, with exit status 2; Ctrl-C exits with 130.
+message`, with exit status 2; Ctrl-C exits with 130; a sweep stopped by SIGTERM exits
+with 143 (128 + the signal, as a shell reports it), resumable like one stopped by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,12 +27,15 @@ from netmodel import __version__, api
 from netmodel.engines import AUTO, ENGINE_CHOICES
 from netmodel.errors import NetmodelError
 from netmodel.paths.reachability import OUTSIDE_IN
+from netmodel.runner.executors import EXECUTORS
 from netmodel.scenario.overrides import read_setting
 from netmodel.units import format_count
 from netmodel.vocabulary import TRAFFIC_KINDS
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_SIGNAL = 128
+"""Stopped by signal N: exit 128 + N, as shells report it (Ctrl-C: 130, SIGTERM: 143)."""
+EXIT_INTERRUPTED = EXIT_SIGNAL + signal.SIGINT
 
 # The `run` table: heading, row key, multiplier from SI (None: shown as is), format.
 _TABLE = (
@@ -93,11 +99,20 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, metavar="DIR",
                        help="output folder (default: results/<scenario name>)")
     sweep.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
-                       help="worker processes (default: 1); results do not depend on it")
+                       help="worker processes (default: 1), also of a Dask LocalCluster; "
+                            "results do not depend on it")
+    sweep.add_argument("--executor", choices=EXECUTORS, default=None,
+                       help="where points run: local processes (default), or Dask "
+                            "distributed (a LocalCluster, or the cluster at --scheduler); "
+                            "results do not depend on it")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a Dask scheduler's address, e.g. tcp://10.0.0.5:8786 "
+                            "(implies --executor dask)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     _with_engine(sweep)
     sweep.add_argument("--force", action="store_true",
-                       help="replace results of a different scenario in the output folder")
+                       help="replace netmodel's results of a different scenario in the "
+                            "output folder (never other files)")
     sweep.add_argument("--metrics", type=Path, metavar="DIR",
                        help="also write kube-proxy's control-plane histograms in Prometheus "
                             "text format, DIR/point-<id>-r<replication>.prom for every point "
@@ -222,19 +237,23 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from netmodel.runner.sweep import PLOTS, SweepInterrupted
+    from netmodel.runner.sweep import SweepInterrupted
 
     loaded = _load(args)
     out = args.out if args.out is not None else Path("results") / loaded.scenario.name
     try:
-        api.sweep(loaded, out, jobs=args.jobs, quiet=args.quiet, force=args.force,
-                  metrics_dir=args.metrics, engine=args.engine)
+        summary = api.sweep(loaded, out, jobs=args.jobs, executor=args.executor,
+                            scheduler=args.scheduler, quiet=args.quiet, force=args.force,
+                            metrics_dir=args.metrics, engine=args.engine)
     except SweepInterrupted as stop:
-        print(f"interrupted: {stop.done} of {stop.total} points done; run the same command "
+        how = "interrupted" if stop.signal == signal.SIGINT else \
+            f"stopped by {signal.Signals(stop.signal).name}"
+        print(f"{how}: {stop.done} of {stop.total} points done; run the same command "
               "again to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    n_plots = len(list((out / PLOTS).glob("*.png")))
-    print(f"wrote {out}/: summary.parquet, summary.csv, meta.json, {format_count(n_plots, 'plot')}")
+        return EXIT_SIGNAL + stop.signal
+    how = "wrote" if summary.attrs["points_run"] else "up to date"
+    print(f"{how} {out}/: summary.parquet, summary.csv, meta.json, "
+          f"{format_count(len(summary.attrs['plots']), 'plot')}")
     if args.metrics is not None:
         print(f"wrote {args.metrics}/: point-<id>-r<replication>.prom (Prometheus text)")
     return 0

@@ -136,7 +136,7 @@ def test_sweep_writes_results_and_says_where(grid, fake, tmp_path, capsys):
     assert (out / "summary.parquet").is_file() and (out / "summary.csv").is_file()
 
     assert main(["sweep", str(grid), "--out", str(out)]) == 0
-    assert f"resuming: {N_POINTS} of {N_POINTS} points already done" in capsys.readouterr().err
+    assert f"nothing to do: all {N_POINTS} points done" in capsys.readouterr().err
     assert fake.calls == N_POINTS
 
 
@@ -154,7 +154,7 @@ def test_sweep_refuses_another_scenarios_folder(grid, fake, tmp_path, capsys):
     assert main(["sweep", str(grid), "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert f"netmodel: error: {out} holds results of a different scenario" in err
+    assert f"netmodel: error: --out: {out} holds results of a different scenario" in err
     assert main(["sweep", str(grid), "--out", str(out), "--quiet", "--force"]) == 0
 
 

@@ -94,13 +94,13 @@ def test_sweep_metrics_are_the_same_bytes_with_one_or_two_jobs(sweep_file, tmp_p
 def test_metrics_are_written_by_the_parent_before_each_point_file(sweep_file, tmp_path,
                                                                   monkeypatch):
     written = []
-    write_atomic = netmodel.runner.sweep._write_atomic
+    write_atomic = netmodel.runner.sweep.write_atomic
 
-    def recording_write(path, data):
+    def recording_write(path, data, field_name="--out"):
         written.append(path.name)
-        write_atomic(path, data)
+        write_atomic(path, data, field_name)
 
-    monkeypatch.setattr(netmodel.runner.sweep, "_write_atomic", recording_write)
+    monkeypatch.setattr(netmodel.runner.sweep, "write_atomic", recording_write)
     assert sweep(sweep_file, tmp_path / "out", tmp_path / "m", "--quiet", "--jobs", "2") == 0
     # Workers are forked processes: a file they wrote themselves would not be listed here.
     assert sorted(n for n in written if n.endswith(".prom")) == PROM_FILES
@@ -119,7 +119,7 @@ def test_resume_does_not_rerun_points_done_with_their_metrics(sweep_file, tmp_pa
 
     assert sweep(sweep_file, out, metrics) == 0
     assert len(recording.calls) == 4
-    assert "resuming: 4 of 4 points already done" in capsys.readouterr().err
+    assert "nothing to do: all 4 points done" in capsys.readouterr().err
     assert (contents(metrics), contents(out / "points")) == before
 
 

@@ -10,6 +10,7 @@ touches no global backend state and gives the same PNG bytes for the same table.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any, get_args
@@ -224,5 +225,12 @@ def _safe(name: str) -> str:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=_DPI, metadata={"Software": None})
+    path.write_bytes(png_bytes(fig))
     return path
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The PNG of `fig` as every plot is saved: the same bytes for the same figure."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
+    return buffer.getvalue()

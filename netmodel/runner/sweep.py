@@ -2,11 +2,12 @@
 
 The output folder holds
 
-    manifest.json            scenario digest and number of points (guards resumption)
-    .lock                    held (flock) while a sweep writes here: a second one refuses
-    points/00000.parquet     the summary rows of one point, with the point's digest
+    manifest.json            netmodel's mark: scenario digest, number of points, plots drawn
+    .netmodel.lock           held while a sweep writes here: a second one refuses (`lock`)
+    points/00000.parquet     the summary rows of one point, sealed with the point's digest
+                             and a checksum of its values (`pointfile`)
     summary.parquet/.csv     all points' rows, sorted by point_id
-    meta.json                what ran: scenario, profile, axes, package versions
+    meta.json                what ran: scenario, profile, axes, engine, executor, versions
     plots/*.png              see `netmodel.results.plots`
 
 With `metrics_dir` (`netmodel sweep --metrics DIR`), every point whose scenario has
@@ -16,42 +17,54 @@ returns them with the rows; they are written before the point file, so a point w
 point file has its metrics too. A point whose point file is up to date but whose metrics
 files are missing is run again.
 
-Every file is written atomically (temporary file, fsync, rename), so an interrupted
-sweep leaves only whole point files; running it again skips them. Nothing in the
-output depends on wall-clock time or on the number of worker processes: the same
-input gives the same bytes.
+Every file is written atomically (`folder.write_atomic`), so an interrupted or killed
+sweep leaves only whole files; running it again checks every point file (a damaged one is
+named and run again) and runs only what is missing. Ctrl-C and SIGTERM stop a sweep the
+same way (`SweepInterrupted`). Nothing in the output depends on wall-clock time, on the
+executor or on the number of workers: the same input gives the same bytes.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import shutil
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, as_completed
-from contextlib import contextmanager
-from importlib import metadata
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: sweeps into one folder are not guarded
-    fcntl = None
-
-import netmodel
 from netmodel.costs.profile import Profile
 from netmodel.engines import engine_for
 from netmodel.errors import NetmodelError
 from netmodel.results.prometheus import metrics_paths
-from netmodel.runner.executors import LocalProcesses
+from netmodel.runner.executors import EXECUTORS, open_executor, package_versions
+from netmodel.runner.folder import (
+    MANIFEST,
+    META,
+    OUTPUTS,
+    PLOTS,
+    POINTS,
+    SUMMARY_CSV,
+    SUMMARY_PARQUET,
+    Manifest,
+    claim,
+    discard,
+    json_bytes,
+    make_folder,
+    read_if_exists,
+    read_manifest,
+    remove_leftovers,
+    write_atomic,
+)
+from netmodel.runner.lock import exclusive
+from netmodel.runner.pointfile import DamagedPoint, parquet_bytes, point_bytes, read_point
 from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.loader import LoadedScenario
 from netmodel.scenario.schema import Scenario
@@ -66,183 +79,234 @@ are wanted."""
 Metrics = tuple[str, ...]
 """One point's Prometheus texts, by replication; empty when not wanted."""
 
-MANIFEST = "manifest.json"
-LOCK = ".lock"
-POINTS = "points"
-PLOTS = "plots"
-SUMMARY_PARQUET = "summary.parquet"
-SUMMARY_CSV = "summary.csv"
-META = "meta.json"
-_TMP_GLOB = ".*.tmp"
-_METRICS_TMP_GLOB = ".point-*.prom.*.tmp"
-_DIGEST_KEY = b"netmodel.point_digest"
-_VERSIONED = ("simpy", "numba", "numpy", "pandas", "pyarrow", "pydantic", "matplotlib")
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep; `done` of `total` points have their files on disk."""
+    """Ctrl-C (or SIGTERM: `signal`) during a sweep; `done` of `total` points have their
+    files on disk."""
 
-    def __init__(self, done: int, total: int):
+    def __init__(self, done: int, total: int, signal_number: int = signal.SIGINT):
         super().__init__(f"{done} of {total} points done")
         self.done = done
         self.total = total
+        self.signal = signal_number
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    """One `run_sweep` call: what to run, where, how."""
+
+    loaded: LoadedScenario
+    out_dir: Path
+    points: list[SweepPoint]
+    digests: dict[int, str]
+    axes: list[str]
+    runner: Runner
+    engine: str
+    executor: Executor | str
+    jobs: int
+    scheduler: str | None
+    metrics_dir: Path | None
+    quiet: bool
+    force: bool
 
 
 def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bool = False,
               force: bool = False, runner: Runner | None = None,
-              metrics_dir: Path | None = None, executor: Executor | None = None,
-              engine: str = "auto") -> pd.DataFrame:
+              metrics_dir: Path | None = None, executor: Executor | str | None = None,
+              scheduler: str | None = None, engine: str = "auto") -> pd.DataFrame:
     """Run every sweep point not yet on disk in `out_dir`; return the summary table.
 
     The table has `point_id`, one column per swept axis (dotted name, SI value) and
-    the runner's columns (times in seconds), one row per point and traffic kind.
-    `executor` runs the points (any `concurrent.futures.Executor`; the caller keeps it);
-    without one, `jobs` > 1 runs them in that many local processes and one runs them
-    here. `force` discards results of a
-    different scenario instead of refusing. `metrics_dir`: also write the Prometheus
-    text of every control-plane point (see the module's docstring); a NetmodelError if
-    no point has `control_plane.enabled`. Raises `SweepInterrupted` on Ctrl-C.
+    the runner's columns (times in seconds), one row per point and traffic kind;
+    `.attrs["points_run"]` says how many points this call ran, `.attrs["plots"]` names
+    the plots in `out_dir/plots`.
+    `executor`: "local" (default: `jobs` local processes, or here when `jobs` is 1),
+    "dask" (a Dask LocalCluster of `jobs` workers, or the cluster at `scheduler`), or any
+    `concurrent.futures.Executor`, which the caller keeps. `force` discards netmodel's
+    results of a different scenario instead of refusing. `metrics_dir`: also write the
+    Prometheus text of every control-plane point (see the module's docstring); a
+    NetmodelError if no point has `control_plane.enabled`. Raises `SweepInterrupted` on
+    Ctrl-C or SIGTERM.
     """
     if runner is None:
         from netmodel.runner.point import run_point as runner
-    out_dir = Path(out_dir)
     points = sorted(expand_sweep(loaded), key=lambda p: p.point_id)
-    axes = list(loaded.scenario.sweep.axes) if loaded.scenario.sweep else []
-    if metrics_dir is not None:
-        metrics_dir = Path(metrics_dir)
-        if not any(_has_metrics(p) for p in points):
-            raise NetmodelError("needs control_plane.enabled: true in the scenario or in one "
-                                "of its sweep points", field="--metrics")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out_dir):
-        return _run_locked(loaded, out_dir, points, axes, jobs, quiet, force, runner, metrics_dir,
-                           executor, engine)
+    if metrics_dir is not None and not any(_has_metrics(p) for p in points):
+        raise NetmodelError("needs control_plane.enabled: true in the scenario or in one "
+                            "of its sweep points", field="--metrics")
+    sweep = _Sweep(loaded, Path(out_dir), points,
+                   {p.point_id: scenario_digest(p.scenario, p.profile) for p in points},
+                   list(loaded.scenario.sweep.axes) if loaded.scenario.sweep else [], runner,
+                   engine, _executor_choice(executor, scheduler), jobs, scheduler,
+                   None if metrics_dir is None else Path(metrics_dir), quiet, force)
+    claim(sweep.out_dir)  # before the lock file: nothing is created in a folder not ours
+    with _stops_as_interrupts() as stopped:
+        try:
+            with exclusive(sweep.out_dir):
+                return _run_locked(sweep)
+        except KeyboardInterrupt:
+            raise SweepInterrupted(_count_done(sweep), len(points),
+                                   stopped.get("signal", signal.SIGINT)) from None
+
+
+def _executor_choice(executor: Executor | str | None, scheduler: str | None) -> Executor | str:
+    """The executor to use: an Executor as given, or a name from EXECUTORS."""
+    if executor is None:
+        executor = "dask" if scheduler is not None else "local"
+    if isinstance(executor, Executor):
+        return executor
+    if executor not in EXECUTORS:
+        raise NetmodelError(f"expected one of {', '.join(EXECUTORS)}, got {executor!r}",
+                            field="executor")
+    if scheduler is not None and executor != "dask":
+        raise NetmodelError("a scheduler address needs --executor dask", field="--scheduler")
+    return executor
 
 
 @contextmanager
-def _exclusive(out_dir: Path) -> Iterator[None]:
-    """Hold `out_dir/.lock` for the sweep: two sweeps writing one folder would clear each
-    other's temporary files and interleave point files. The kernel releases the lock when
-    the process ends, however it ends."""
-    with open(out_dir / LOCK, "a") as handle:
-        if fcntl is None:
-            yield
-            return
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise NetmodelError(f"another netmodel sweep is writing to {out_dir}; wait for it "
-                                "to end or use another --out", field="--out") from None
-        yield
+def _stops_as_interrupts() -> Iterator[dict]:
+    """Turn SIGTERM (kill, a cancelled CI job, a Pod deleted) into the KeyboardInterrupt
+    Ctrl-C gives, and let a second one of either wait for the sweep to clean up; the dict
+    yielded gets the "signal" that stopped the sweep. Only in the main thread, and not for
+    a signal that was already ignored (a background job's Ctrl-C)."""
+    stopped: dict = {}
+    if threading.current_thread() is not threading.main_thread():
+        yield stopped
+        return
+    previous = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
 
+    def stop(signal_number: int, frame: Any) -> None:
+        if "signal" not in stopped:
+            stopped["signal"] = signal_number
+            raise KeyboardInterrupt
 
-def _run_locked(loaded: LoadedScenario, out_dir: Path, points: list[SweepPoint], axes: list[str],
-                jobs: int, quiet: bool, force: bool, runner: Runner,
-                metrics_dir: Path | None, executor: Executor | None, engine: str) -> pd.DataFrame:
-    """`run_sweep` once it holds the folder's lock."""
-    _prepare(out_dir, loaded.digest, len(points), force)
-    if metrics_dir is not None:
-        metrics_dir.mkdir(parents=True, exist_ok=True)
-        for tmp in metrics_dir.glob(_METRICS_TMP_GLOB):
-            tmp.unlink()
-
-    digests = {p.point_id: scenario_digest(p.scenario, p.profile) for p in points}
-    todo = [p for p in points if _stored_digest(_point_file(out_dir, p)) != digests[p.point_id]]
-    # A done point without all its metrics files is run again (its point file is rewritten
-    # with the same bytes).
-    stale = {p.point_id for p in todo}
-    rerun = [p for p in points if p.point_id not in stale
-             and not all(f.is_file() for f in _metrics_files(metrics_dir, p))]
-    todo = sorted(todo + rerun, key=lambda p: p.point_id)
-    done = len(points) - len(todo)
-    if done and not quiet:
-        print(f"resuming: {done} of {len(points)} points already done", file=sys.stderr)
-    if rerun and not quiet:
-        print(f"running {format_count(len(rerun), 'done point')} again: --metrics files missing",
-              file=sys.stderr)
-    wanted = {p.point_id for p in points if _metrics_files(metrics_dir, p)}
+    previous = {s: h for s, h in previous.items() if h not in (signal.SIG_IGN, None)}
+    for s in previous:
+        signal.signal(s, stop)
     try:
-        # Workers start before the progress bar's thread, so they fork a one-thread process.
-        with _results(todo, runner, wanted, jobs, executor, engine) as results, \
-                tqdm(total=len(points), initial=done, desc=loaded.scenario.name, unit="point",
-                     disable=quiet, file=sys.stderr) as bar:
-            for point, (rows, texts) in results:
-                # Metrics first: a point file on disk means its metrics are there too.
-                for path, text in zip(_metrics_files(metrics_dir, point), texts):
-                    _write_atomic(path, text.encode())
-                _write_point(out_dir, point, axes, rows, digests[point.point_id])
-                done += 1
-                bar.update()
-    except KeyboardInterrupt:
-        # Count what is on disk: Ctrl-C may land between a point's file and `done += 1`.
-        done = sum(_stored_digest(_point_file(out_dir, p)) == digests[p.point_id] for p in points)
-        raise SweepInterrupted(done, len(points)) from None
+        yield stopped
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
-    summary = pd.concat([pd.read_parquet(_point_file(out_dir, p)) for p in points],
-                        ignore_index=True)
-    table = pa.Table.from_pandas(summary, preserve_index=False)
-    table = table.replace_schema_metadata({**table.schema.metadata,
-                                           b"netmodel.scenario_digest": loaded.digest.encode()})
-    _write_atomic(out_dir / SUMMARY_PARQUET, _parquet_bytes(table))
-    _write_atomic(out_dir / SUMMARY_CSV, summary.to_csv(index=False).encode())
-    _write_atomic(out_dir / META, _json_bytes(_meta(loaded, axes, points, engine)))
 
-    from netmodel.results.plots import plot_summary  # matplotlib only once the workers are gone
-    plot_summary(summary, axes, out_dir / PLOTS)
+def _run_locked(sweep: _Sweep) -> pd.DataFrame:
+    """`run_sweep` once it holds the folder's lock."""
+    manifest = _prepare(sweep)
+    todo = _todo(sweep)
+    _run_points(sweep, todo)
+    summary = _finish(sweep, manifest, ran=bool(todo))
+    summary.attrs["points_run"] = len(todo)
     return summary
 
 
-def _prepare(out_dir: Path, digest: str, n_points: int, force: bool) -> None:
-    """Check the manifest (refuse another scenario's folder), clear leftovers, write it."""
-    manifest = out_dir / MANIFEST
-    if manifest.exists():
-        try:
-            old = json.loads(manifest.read_text(encoding="utf-8")).get("digest")
-        except (ValueError, AttributeError):
-            old = "unreadable"
-        if old != digest:
-            if not force:
-                raise NetmodelError(f"{out_dir} holds results of a different scenario (digest "
-                                    f"{str(old)[:12]}, this one {digest[:12]}); use another "
-                                    "--out or --force")
-            for name in (POINTS, PLOTS):
-                shutil.rmtree(out_dir / name, ignore_errors=True)
-            for name in (SUMMARY_PARQUET, SUMMARY_CSV, META):
-                (out_dir / name).unlink(missing_ok=True)
-    (out_dir / POINTS).mkdir(parents=True, exist_ok=True)
-    for folder in (out_dir, out_dir / POINTS):
-        for tmp in folder.glob(_TMP_GLOB):
-            tmp.unlink()
-    _write_atomic(manifest, _json_bytes({"digest": digest, "points": n_points}))
+def _prepare(sweep: _Sweep) -> Manifest:
+    """Check the manifest (refuse another scenario's folder unless forced), clear netmodel's
+    leftovers, write the manifest; return it."""
+    out_dir, digest = sweep.out_dir, sweep.loaded.digest
+    old = read_manifest(out_dir)
+    if old is not None and old.digest != digest:
+        if not sweep.force:
+            raise NetmodelError(f"{out_dir} holds results of a different scenario, profile or "
+                                f"netmodel version (digest {old.digest[:12]}, this one "
+                                f"{digest[:12]}); use another --out or --force", field="--out")
+        discard(out_dir, old)
+        old = None
+    manifest = Manifest(digest, len(sweep.points), old.plots if old is not None else ())
+    _write_if_changed(out_dir / MANIFEST, manifest.as_bytes())
+    make_folder(out_dir / POINTS)
+    remove_leftovers([out_dir, out_dir / POINTS, out_dir / PLOTS])
+    if sweep.metrics_dir is not None:
+        make_folder(sweep.metrics_dir, "--metrics")
+        remove_leftovers([sweep.metrics_dir], "--metrics")
+    return manifest
+
+
+def _todo(sweep: _Sweep) -> list[SweepPoint]:
+    """The points to run: those without a sound point file of their digest, and done ones
+    whose metrics files are missing. Says what it found unless quiet; damaged point files
+    always."""
+    todo, rerun = [], 0
+    for point in sweep.points:
+        if _stored(sweep, point, report=True) is None:
+            todo.append(point)
+        elif not all(f.is_file() for f in _metrics_files(sweep.metrics_dir, point)):
+            todo.append(point)
+            rerun += 1
+    done, total = len(sweep.points) - len(todo), len(sweep.points)
+    if not sweep.quiet and not todo:
+        print(f"nothing to do: all {format_count(total, 'point')} done", file=sys.stderr)
+    elif not sweep.quiet and done:
+        print(f"resuming: {done} of {total} points already done", file=sys.stderr)
+    if rerun and not sweep.quiet:
+        print(f"running {format_count(rerun, 'done point')} again: --metrics files missing",
+              file=sys.stderr)
+    return todo
+
+
+def _stored(sweep: _Sweep, point: SweepPoint, report: bool = False) -> pa.Table | None:
+    """The point's rows on disk if sound and of its digest; a damaged file is said (with
+    `report`) and counts as missing."""
+    try:
+        return read_point(_point_file(sweep.out_dir, point), sweep.digests[point.point_id])
+    except DamagedPoint as bad:
+        if report:
+            print(f"netmodel: {bad.path}: {bad.reason}; running point {point.point_id} again",
+                  file=sys.stderr)
+        return None
+
+
+def _count_done(sweep: _Sweep) -> int:
+    """Points with a sound file on disk (Ctrl-C may land between a file and the count)."""
+    return sum(_stored(sweep, p) is not None for p in sweep.points)
+
+
+def _run_points(sweep: _Sweep, todo: list[SweepPoint]) -> None:
+    """Run `todo` with a progress bar, writing each point's files as it finishes."""
+    if not todo:
+        return
+    done = len(sweep.points) - len(todo)
+    wanted = {p.point_id for p in sweep.points if _metrics_files(sweep.metrics_dir, p)}
+    # Workers start before the progress bar's thread, so they fork a one-thread process.
+    with _results(sweep, todo, wanted) as results, \
+            tqdm(total=len(sweep.points), initial=done, desc=sweep.loaded.scenario.name,
+                 unit="point", disable=sweep.quiet, file=sys.stderr) as bar:
+        for point, (rows, texts) in results:
+            # Metrics first: a point file on disk means its metrics are there too.
+            for path, text in zip(_metrics_files(sweep.metrics_dir, point), texts):
+                write_atomic(path, text.encode(), "--metrics")
+            write_atomic(_point_file(sweep.out_dir, point),
+                         point_bytes(_records(point, sweep.axes, rows),
+                                     sweep.digests[point.point_id]))
+            bar.update()
 
 
 @contextmanager
-def _results(todo: list[SweepPoint], runner: Runner, wanted: set[int], jobs: int,
-             executor: Executor | None, engine: str) -> Iterator[Iterator[tuple[SweepPoint, tuple[list[dict], Metrics]]]]:
+def _results(sweep: _Sweep, todo: list[SweepPoint], wanted: set[int]) \
+        -> Iterator[Iterator[tuple[SweepPoint, tuple[list[dict], Metrics]]]]:
     """Give an iterator of (point, (rows, metrics)) in finishing order, the points run by
-    `executor`, by local processes of our own (`jobs` > 1), or here; metrics only for the
-    point ids in `wanted`. Interrupted, the points not finished are cancelled, and workers
-    of our own are ended."""
-    own = None
-    if executor is None and jobs > 1 and len(todo) > 1:
-        executor = own = LocalProcesses(min(jobs, len(todo)))
-    if executor is None:
-        yield ((p, _run_one(runner, p.scenario, p.profile, p.point_id in wanted, engine))
-               for p in todo)
-        return
-    futures = {executor.submit(_run_one, runner, p.scenario, p.profile, p.point_id in wanted,
-                               engine): p for p in todo}
-    try:
-        yield ((futures[f], f.result()) for f in as_completed(futures))
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        if own is not None:
-            own.terminate()
-        raise
-    finally:
-        if own is not None:
-            own.shutdown(wait=True)
+    the sweep's executor (or here); metrics only for the point ids in `wanted`.
+    Interrupted, the points not finished are cancelled, and workers of our own ended."""
+    if isinstance(sweep.executor, Executor):
+        opened = nullcontext(sweep.executor)
+    else:
+        opened = open_executor(sweep.executor, min(sweep.jobs, len(todo)), sweep.scheduler,
+                               sweep.quiet)
+    args = {p.point_id: (sweep.runner, p.scenario, p.profile, p.point_id in wanted, sweep.engine)
+            for p in todo}
+    with opened as executor:
+        if executor is None:
+            yield ((p, _run_one(*args[p.point_id])) for p in todo)
+            return
+        futures = {executor.submit(_run_one, *args[p.point_id]): p for p in todo}
+        try:
+            yield ((futures[f], f.result()) for f in as_completed(futures))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _run_one(runner: Runner, scenario: Scenario, profile: Profile, metrics: bool,
@@ -266,12 +330,78 @@ def _run_one(runner: Runner, scenario: Scenario, profile: Profile, metrics: bool
     return rows, tuple(texts[r] for r in expected)
 
 
-def _point_name(point: SweepPoint) -> str:
-    return f"{point.point_id:05d}"
+def _finish(sweep: _Sweep, manifest: Manifest, ran: bool) -> pd.DataFrame:
+    """Write the summary and meta.json where they changed, draw the plots unless the summary
+    is unchanged and they are all there; return the summary."""
+    out_dir = sweep.out_dir
+    summary = pd.concat([_sound(sweep, p).to_pandas() for p in sweep.points], ignore_index=True)
+    before = {name: read_if_exists(out_dir / name) for name in OUTPUTS}
+    after = {SUMMARY_PARQUET: _summary_parquet(summary, sweep.loaded.digest),
+             SUMMARY_CSV: summary.to_csv(index=False).encode(),
+             META: json_bytes(_meta(sweep))}
+    if not ran and before[META] is not None:
+        after[META] = before[META]  # nothing ran: meta.json still says what made the points
+    redraw = before[SUMMARY_PARQUET] != after[SUMMARY_PARQUET] or not manifest.plots or \
+        not all((out_dir / PLOTS / name).is_file() for name in manifest.plots)
+    if redraw and manifest.plots:  # stopped before the new plots are recorded: redraw then
+        _write_if_changed(out_dir / MANIFEST, Manifest(manifest.digest, manifest.points).as_bytes())
+    for name, data in after.items():
+        _write_if_changed(out_dir / name, data, before[name])
+    summary.attrs["plots"] = _draw(sweep, manifest, summary) if redraw else list(manifest.plots)
+    return summary
+
+
+def _summary_parquet(summary: pd.DataFrame, digest: str) -> bytes:
+    table = pa.Table.from_pandas(summary, preserve_index=False)
+    return parquet_bytes(table.replace_schema_metadata(
+        {**table.schema.metadata, b"netmodel.scenario_digest": digest.encode()}))
+
+
+def _sound(sweep: _Sweep, point: SweepPoint) -> pa.Table:
+    """The point's rows from its file, which this sweep has just checked or written."""
+    try:
+        table = read_point(_point_file(sweep.out_dir, point), sweep.digests[point.point_id])
+    except DamagedPoint as bad:
+        raise NetmodelError(f"{bad.reason} (damaged while the sweep ran); run the same "
+                            "command again", file=str(bad.path)) from None
+    if table is None:
+        raise NetmodelError("disappeared while the sweep ran; run the same command again",
+                            file=str(_point_file(sweep.out_dir, point)))
+    return table
+
+
+def _draw(sweep: _Sweep, manifest: Manifest, summary: pd.DataFrame) -> list[str]:
+    """Draw the plots, replace netmodel's old ones, record them in the manifest; return
+    their file names."""
+    from netmodel.results.plots import png_bytes, summary_figures  # after the workers are gone
+
+    plots_dir = sweep.out_dir / PLOTS
+    make_folder(plots_dir)
+    names = []
+    for name, figure in summary_figures(summary, sweep.axes).items():
+        names.append(f"{name}.png")
+        _write_if_changed(plots_dir / names[-1], png_bytes(figure))
+    for stale in set(manifest.plots) - set(names):
+        (plots_dir / stale).unlink(missing_ok=True)
+    drawn = Manifest(manifest.digest, manifest.points, tuple(sorted(names)))
+    _write_if_changed(sweep.out_dir / MANIFEST, drawn.as_bytes())
+    return list(drawn.plots)
+
+
+def _write_if_changed(path: Path, data: bytes, old: bytes | None = None) -> None:
+    """Write `data` unless `path` already holds it (`old`: its bytes, if already read)."""
+    if (old if old is not None else read_if_exists(path)) != data:
+        write_atomic(path, data)
+
+
+def _records(point: SweepPoint, axes: list[str], rows: list[dict]) -> list[dict]:
+    """One point's rows as written: point_id, the swept axes, then the runner's columns."""
+    return [{"point_id": point.point_id, **{a: point.values[a] for a in axes if a not in row},
+             **row} for row in rows]
 
 
 def _point_file(out_dir: Path, point: SweepPoint) -> Path:
-    return out_dir / POINTS / f"{_point_name(point)}.parquet"
+    return out_dir / POINTS / f"{point.point_id:05d}.parquet"
 
 
 def _has_metrics(point: SweepPoint) -> bool:
@@ -282,39 +412,21 @@ def _metrics_files(metrics_dir: Path | None, point: SweepPoint) -> list[Path]:
     """DIR/point-00000-r0.prom ... for each replication of a control-plane point."""
     if metrics_dir is None or not _has_metrics(point):
         return []
-    return metrics_paths(metrics_dir, f"point-{_point_name(point)}", point.scenario.run.replications)
+    return metrics_paths(metrics_dir, f"point-{point.point_id:05d}", point.scenario.run.replications)
 
 
-def _stored_digest(path: Path) -> str | None:
-    """The point digest recorded in a point file, None if absent or unreadable."""
-    try:
-        meta = pq.read_schema(path).metadata or {}
-    except (OSError, pa.ArrowException):
-        return None
-    value = meta.get(_DIGEST_KEY)
-    return value.decode() if value is not None else None
-
-
-def _write_point(out_dir: Path, point: SweepPoint, axes: list[str], rows: list[dict],
-                 digest: str) -> None:
-    """Write one point's rows: point_id, the swept axes, then the runner's columns."""
-    records = [{"point_id": point.point_id,
-                **{a: point.values[a] for a in axes if a not in row}, **row} for row in rows]
-    table = pa.Table.from_pandas(pd.DataFrame.from_records(records), preserve_index=False)
-    table = table.replace_schema_metadata({**table.schema.metadata, _DIGEST_KEY: digest.encode()})
-    _write_atomic(_point_file(out_dir, point), _parquet_bytes(table))
-
-
-def _meta(loaded: LoadedScenario, axes: list[str], points: list[SweepPoint], engine: str) -> dict[str, Any]:
-    run = loaded.scenario.run
-    versions = {"netmodel": netmodel.__version__, "python": platform.python_version()}
-    versions.update({name: metadata.version(name) for name in _VERSIONED})
+def _meta(sweep: _Sweep) -> dict[str, Any]:
+    loaded, run = sweep.loaded, sweep.loaded.scenario.run
+    executor = sweep.executor
+    if isinstance(executor, Executor):
+        executor = f"{type(executor).__module__}.{type(executor).__qualname__}"
     return {"scenario": loaded.scenario.name, "file": loaded.file,
             "scenario_digest": loaded.digest, "seed": run.seed,
             "replications": run.replications,
             "profile": {"name": loaded.profile.name, "digest": loaded.profile.digest()},
-            "axes": axes, "points": len(points), "engine": _engines(points, engine),
-            "versions": versions}
+            "axes": sweep.axes, "points": len(sweep.points),
+            "engine": _engines(sweep.points, sweep.engine), "executor": executor,
+            "versions": package_versions()}
 
 
 def _engines(points: list[SweepPoint], asked: str) -> dict[str, Any]:
@@ -328,33 +440,3 @@ def _engines(points: list[SweepPoint], asked: str) -> dict[str, Any]:
         if reason:
             why.add(reason)
     return {"asked": asked, "ran": ran, "fallback": sorted(why)}
-
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    return sink.getvalue().to_pybytes()
-
-
-def _json_bytes(doc: dict) -> bytes:
-    return (json.dumps(doc, sort_keys=True, indent=2) + "\n").encode()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` by `data` so that readers see the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)

@@ -124,8 +124,8 @@ def test_writes_one_file_per_point_then_summary_meta_and_plots(tmp_path):
     assert json.loads((out / "manifest.json").read_text()) == {"digest": loaded.digest,
                                                                "points": N_POINTS}
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
-        "services.count__conntrack.png", "services.count__pod-clusterip.png",
-        "services.count__pod-pod-cross-node.png"]
+        "services.count__conntrack.png", "services.count__mechanism.png",
+        "services.count__pod-clusterip.png", "services.count__pod-pod-cross-node.png"]
     assert temp_files(out) == []
 
 

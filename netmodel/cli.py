@@ -5,6 +5,8 @@
     netmodel sweep SCENARIO [--set ...] [--out DIR] [--jobs N] [--quiet] [--force] [--metrics DIR]
     netmodel import kubectl DIR -o FILE [--force]
     netmodel trace SCENARIO --traffic KIND [--set ...] [--service NAME] [--format json]
+    netmodel compare SCENARIO --vs FIELD=A,B[,...] [--set ...] [--out DIR] [--jobs N] [--quiet] [--force]
+    netmodel report DIR
 
 A mistake in the input is reported as one line, `netmodel: error: file:line: field:
 message`, with exit status 2; Ctrl-C exits with 130.
@@ -103,8 +105,37 @@ def _parser() -> argparse.ArgumentParser:
                             "text format, DIR/point-<id>-r<replication>.prom for every point "
                             "with control_plane.enabled; a done point without them runs again")
     sweep.set_defaults(command=_sweep)
+    _add_compare(commands)
+    report = commands.add_parser("report", help="write DIR/report.html: one self-contained page "
+                                                "of a results folder")
+    report.add_argument("directory", type=Path, metavar="DIR",
+                        help="a results folder (netmodel sweep or netmodel compare)")
+    report.set_defaults(command=_report)
     _add_import(commands)
     return parser
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:
+    """`netmodel compare SCENARIO --vs FIELD=A,B`: the rollout decision as one command."""
+    compare = _with_scenario(commands.add_parser(
+        "compare", help="compare settings of one field: decision table and verdict",
+        description="Run the scenario's sweep (or, without one, a range of Service count and "
+                    "request rate around its own values) under each setting of FIELD, and a "
+                    "rolling update under each when the scenario does not simulate the control "
+                    "plane; print the decision table at the scenario's own point and a verdict; "
+                    "write a results folder."))
+    compare.add_argument("--vs", required=True, metavar="FIELD=A,B[,...]",
+                         help="the field and the settings to compare, the first the baseline, "
+                              "e.g. kube_proxy.mode=iptables,nftables,ebpf (values read as YAML)")
+    compare.add_argument("--out", type=Path, metavar="DIR",
+                         help="output folder (default: results/<scenario name>-compare)")
+    compare.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                         help="worker processes (default: 1); results do not depend on it")
+    compare.add_argument("--quiet", action="store_true", help="no progress bar")
+    _with_engine(compare)
+    compare.add_argument("--force", action="store_true",
+                         help="replace results of a different comparison in the output folder")
+    compare.set_defaults(command=_compare)
 
 
 def _with_engine(command: argparse.ArgumentParser) -> None:
@@ -237,6 +268,28 @@ def _sweep(args: argparse.Namespace) -> int:
     print(f"wrote {out}/: summary.parquet, summary.csv, meta.json, {format_count(n_plots, 'plot')}")
     if args.metrics is not None:
         print(f"wrote {args.metrics}/: point-<id>-r<replication>.prom (Prometheus text)")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from netmodel.runner.sweep import SweepInterrupted
+
+    loaded = _load(args)
+    try:
+        comparison = api.compare(loaded, args.vs, args.out, jobs=args.jobs, quiet=args.quiet,
+                                 force=args.force, engine=args.engine)
+    except SweepInterrupted as stop:
+        print(f"interrupted: {stop.done} of {stop.total} points done; run the same command "
+              "again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(comparison.text())
+    print(f"wrote {comparison.folder}/: decision.csv, comparison.json, summary, plots; "
+          f"netmodel report {comparison.folder} makes one page of it")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    print(f"wrote {api.report(args.directory)}")
     return 0
 
 

@@ -322,7 +322,9 @@ def figure(rows: pd.DataFrame, lay: Layout, panels: list[Panel], title: str) -> 
             grid[i, 0].set_title(key, loc="left", fontsize="medium")
     for ax in grid[-1]:
         ax.set_xlabel(_axis_label(lay.x, rows) if lay.x else lay.series)
-    fig.legend(handles=_handles(order, lay, rows), title=lay.series, loc="outside lower center",
+    hidden = {p.versus for p in panels} if all(p.versus not in (None, FASTEST) for p in panels) else set()
+    handles = [h for h in _handles(order, lay, rows) if h.get_label() not in hidden]  # a baseline
+    fig.legend(handles=handles, title=lay.series, loc="outside lower center",
                ncols=min(len(order), 8), fontsize="small")
     what = f"{lay.x} sweep" if lay.x else f"by {lay.series}"
     fig.suptitle("; ".join([f"{title}: {what}", *_along_notes(rows, lay)]))

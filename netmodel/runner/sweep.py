@@ -91,7 +91,7 @@ class SweepInterrupted(KeyboardInterrupt):
 def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bool = False,
               force: bool = False, runner: Runner | None = None,
               metrics_dir: Path | None = None, executor: Executor | None = None,
-              engine: str = "auto") -> pd.DataFrame:
+              engine: str = "auto", series: str | None = None) -> pd.DataFrame:
     """Run every sweep point not yet on disk in `out_dir`; return the summary table.
 
     The table has `point_id`, one column per swept axis (dotted name, SI value) and
@@ -101,7 +101,8 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
     here. `force` discards results of a
     different scenario instead of refusing. `metrics_dir`: also write the Prometheus
     text of every control-plane point (see the module's docstring); a NetmodelError if
-    no point has `control_plane.enabled`. Raises `SweepInterrupted` on Ctrl-C.
+    no point has `control_plane.enabled`. `series`: the axis the plots tell apart by
+    colour (default: see `netmodel.results.plots.layout`). Raises `SweepInterrupted` on Ctrl-C.
     """
     if runner is None:
         from netmodel.runner.point import run_point as runner
@@ -115,8 +116,11 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
                                 "of its sweep points", field="--metrics")
     out_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(out_dir):
-        return _run_locked(loaded, out_dir, points, axes, jobs, quiet, force, runner, metrics_dir,
-                           executor, engine)
+        summary = _run_locked(loaded, out_dir, points, axes, jobs, quiet, force, runner,
+                              metrics_dir, executor, engine)
+        from netmodel.results.plots import plot_summary  # matplotlib once the workers are gone
+        plot_summary(summary, axes, out_dir / PLOTS, series)
+        return summary
 
 
 @contextmanager
@@ -186,9 +190,6 @@ def _run_locked(loaded: LoadedScenario, out_dir: Path, points: list[SweepPoint],
     _write_atomic(out_dir / SUMMARY_PARQUET, _parquet_bytes(table))
     _write_atomic(out_dir / SUMMARY_CSV, summary.to_csv(index=False).encode())
     _write_atomic(out_dir / META, _json_bytes(_meta(loaded, axes, points, engine)))
-
-    from netmodel.results.plots import plot_summary  # matplotlib only once the workers are gone
-    plot_summary(summary, axes, out_dir / PLOTS)
     return summary
 
 

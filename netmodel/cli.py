@@ -231,15 +231,16 @@ def _control_plane_lines(rows: list[dict]) -> str:
 def _trace(args: argparse.Namespace) -> int:
     loaded = _load(args)
     found = api.trace(loaded, args.traffic, args.service)
+    if not found.reachable:  # as `run` says of a kind in the mix that cannot work: exit 2
+        raise NetmodelError(f"traffic kind {found.traffic} cannot work here: {found.reason}",
+                            file=loaded.file, field="--traffic")
     if args.format == "json":
         print(json.dumps(found.as_dict(), indent=2))
         return 0
     scenario = loaded.scenario
-    print(f"{found.traffic} to Service {found.service}, kube-proxy {scenario.kube_proxy.mode}, "
+    target = found.service if found.traffic.startswith("pod-pod") else f"Service {found.service}"
+    print(f"{found.traffic} to {target}, kube-proxy {scenario.kube_proxy.mode}, "
           f"CNI {scenario.cluster.cni_datapath}")
-    if not found.reachable:
-        print(f"unreachable: {found.reason}")
-        return 0
     print(f"placement: {found.placement}")
     rows = [("phase", "layer", "where", "component", "zero-load", "station", "what happens")]
     rows += [(h.phase, h.layer, h.where, h.component, f"{h.cost_s * 1e6:.2f} µs", h.station, h.action)

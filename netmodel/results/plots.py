@@ -349,7 +349,8 @@ def draw(ax: Axes, summary: pd.DataFrame, panel: str | Panel = "p99", *, x: str 
         raise ValueError(f"no rows where {held}")
     values = _values(rows.assign(_facet=""), lay, panel)
     scale = _y_scale(values, panel)
-    _draw(ax, values, lay, panel, scale, _series_order(rows, lay), rows)
+    order = _series_order(rows, lay)
+    _draw(ax, values, lay, panel, scale, order, rows)
     if lay.x is not None and lay.numeric(rows):
         _x_scale(ax, rows[lay.x])
     _floor_span(ax, scale)
@@ -357,7 +358,7 @@ def draw(ax: Axes, summary: pd.DataFrame, panel: str | Panel = "p99", *, x: str 
     ax.set_title(", ".join([traffic if not panel.point else "",
                             *(f"{a} = {_show(a, pd.Series([v]))}" for a, v in held.items())]).strip(", "),
                  loc="left", fontsize="medium")
-    ax.legend(title=lay.series, fontsize="small")
+    ax.legend(handles=_handles(order, lay, rows), title=lay.series, fontsize="small")
     return ax
 
 

@@ -151,3 +151,11 @@ def test_compare_end_to_end_writes_a_folder_that_opens_and_reports(tiny, tmp_pat
     assert main(["compare", str(tiny), "--vs", "kube_proxy.mode=iptables,nftables",
                  "--set", "services.endpoints_per_service=3", "--out", str(out), "--quiet"]) == 0
     assert capsys.readouterr().out == printed
+
+
+def test_comparing_a_field_of_the_default_range_makes_it_the_compared_axis(tiny):
+    plan = plan_comparison(netmodel.load(tiny), "workload.rate", ["500/s", "4000/s"])
+    assert dict(plan.loaded.scenario.sweep.axes) == {"services.count": [2, 20, 200],
+                                                     "workload.rate": ["500/s", "4000/s"]}
+    assert plan.reference == {"services.count": 20}
+    assert list(plan.reference_points()) == ["500.0", "4000.0"]

@@ -88,6 +88,7 @@ def plan_comparison(loaded: LoadedScenario, field: str, settings: Sequence[Any])
         notes.append(f"over the scenario's sweep: {', '.join(axes) or 'no other axis'}")
     else:
         axes, zipped = _default_axes(loaded, notes)
+        axes.pop(field, None)  # compared itself: its settings are the axis
     data["sweep"] = {"axes": {**axes, field: list(settings)}, **({"zip": zipped} if zipped else {})}
     comparing = loaded_from_data(data, loaded.lines, loaded.file, loaded.base_dir)
     reference = _reference(loaded, comparing, list(axes))

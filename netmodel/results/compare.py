@@ -2,8 +2,7 @@
 words, and figures of the differences.
 
 The table has, per traffic kind at the reference point (the point standing for the
-scenario itself), request latency p50/p99, the zero-load connection set-up, requests
-failed, rule-lookup and softirq CPU per request and what that CPU is in cores per node at
+scenario itself), request latency p50/p99, connection set-up p50/p99, requests failed, rule-lookup and softirq CPU per request and what that CPU is in cores per node at
 the point's rate; and for the cluster, network programming latency p50/p99, stale-endpoint
 failures and the p99 stale window during a rolling update, and conntrack fill. Every
 figure is an absolute value and a difference against the first setting (the baseline),
@@ -47,7 +46,8 @@ class Metric:
 METRICS = (
     Metric("request latency p50", "p50_s", "ms", 1e3),
     Metric("request latency p99", "p99_s", "ms", 1e3, ci="p99_s_ci95"),
-    Metric("connection set-up at zero load", "connect_zero_load_s", "µs", 1e6),
+    Metric("connection set-up p50", "setup_p50_s", "ms", 1e3),
+    Metric("connection set-up p99", "setup_p99_s", "ms", 1e3),
     Metric("requests failed", "failed_share", "%", 100.0),
     Metric("rule-lookup CPU per request", "rule_lookup_cpu_s_per_request", "µs", 1e6),
     Metric("node softirq CPU per request", "softirq_cpu_s_per_request", "µs", 1e6),
@@ -70,14 +70,12 @@ is value over the baseline's minus 1; NaN where there is no figure."""
 @dataclass(frozen=True)
 class Facts:
     """What the table needs beside the summary: per setting, the reference point's id;
-    per (setting, traffic kind), the zero-load set-up seconds (`netmodel trace`); the
-    cluster's node count; the control-plane rows per setting (a rollout run) when the
-    comparison itself did not simulate the control plane."""
+    the cluster's node count and the scenario's rate; the control-plane rows per setting
+    (a rollout run) when the comparison itself did not simulate the control plane."""
 
     field: str
     settings: tuple[str, ...]
     reference_points: dict[str, int]
-    connect_zero_load: dict[tuple[str, str], float]
     nodes: int
     rate: float
     rollout: pd.DataFrame | None = None
@@ -88,8 +86,6 @@ def reference_rows(summary: pd.DataFrame, facts: Facts) -> pd.DataFrame:
     rows = with_derived(summary)
     rows = rows[rows["point_id"].isin(list(facts.reference_points.values()))].copy()
     rows["setting"] = rows["point_id"].map({p: s for s, p in facts.reference_points.items()})
-    rows["connect_zero_load_s"] = [facts.connect_zero_load.get((s, t), math.nan)
-                                   for s, t in zip(rows["setting"], rows["traffic"])]
     totals = rows.groupby("point_id")["requests"].transform("sum")
     rate = rows["workload.rate"] if "workload.rate" in rows else facts.rate
     rows["cores_per_node"] = (rows["softirq_cpu_s_per_request"] * rate * rows["requests"]

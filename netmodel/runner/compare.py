@@ -9,13 +9,11 @@ results folder of its own); `runner/folder.py` reads it back.
 from __future__ import annotations
 
 import json
-import math
 from concurrent.futures import Executor
 from pathlib import Path
 
 import pandas as pd
 
-from netmodel.connections.trace import trace
 from netmodel.results.compare import Comparison, Facts, comparison_figures, decision_table, verdict
 from netmodel.results.plots import save
 from netmodel.runner.folder import COMPARISON, DECISION_CSV, ROLLOUT, write_inputs, write_text
@@ -54,17 +52,10 @@ def run_comparison(plan: ComparisonPlan, out: Path, *, jobs: int = 1, executor: 
 
 
 def _facts(plan: ComparisonPlan, summary: pd.DataFrame, rollout: pd.DataFrame | None) -> Facts:
-    """The reference points, the zero-load set-up of each traffic kind under each setting
-    (the path `netmodel trace` shows), the node count and the rate."""
+    """The reference points (in the order of the settings: the first is the baseline),
+    the node count and the request rate."""
     reference = plan.reference_points()
-    settings = tuple(reference)  # in the order given: the first is the baseline
     points = {p.point_id: p for p in plan.points()}
-    connect = {}
-    for setting, point_id in reference.items():
-        scenario, profile = points[point_id].scenario, points[point_id].profile
-        for kind in (k for k, w in scenario.workload.mix.items() if w > 0):
-            found = trace(scenario, profile, kind)
-            connect[(setting, kind)] = found.totals().get("connect", 0.0) if found.reachable else math.nan
     scenario = points[next(iter(reference.values()))].scenario
     nodes = len(scenario.inventory.nodes) if scenario.inventory is not None else scenario.cluster.nodes
-    return Facts(plan.field, settings, reference, connect, nodes, scenario.workload.rate, rollout)
+    return Facts(plan.field, tuple(reference), reference, nodes, scenario.workload.rate, rollout)

@@ -234,11 +234,20 @@ def _profile(folder: ResultsFolder) -> str:
 
 def _versions(folder: ResultsFolder) -> str:
     meta = folder.meta
-    items = {**meta.get("versions", {}), "engine": meta.get("engine", "?"),
+    items = {**meta.get("versions", {}), "engine": _engine(meta.get("engine", "?")),
              "profile digest": meta.get("profile", {}).get("digest", "?")}
     rows = "".join(f"<tr><td class=\"text\">{_e(k)}</td><td class=\"text\">{_e(v)}</td></tr>"
                    for k, v in items.items())
     return f"<h2 id=\"versions\">Versions</h2>\n<table>\n{rows}\n</table>"
+
+
+def _engine(engine: Any) -> str:
+    """meta.json's engine: 'auto: fast for 12 points, simpy for 2 (why)' or the name."""
+    if not isinstance(engine, dict):
+        return str(engine)
+    ran = ", ".join(f"{name} for {n} point{'s' if n != 1 else ''}" for name, n in engine.get("ran", {}).items())
+    why = "; ".join(engine.get("fallback", []))
+    return f"{engine.get('asked', '?')}: {ran}" + (f" ({why})" if why else "")
 
 
 # -- small helpers ------------------------------------------------------------------------

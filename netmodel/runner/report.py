@@ -130,11 +130,14 @@ def _checks(folder: ResultsFolder) -> str:
     items.append(_check(bool(conserved.all()), f"every request accounted for (completed + dropped + in "
                                                f"flight = requests) in {int(conserved.sum())} of {len(df)} rows"))
     rough = df[df["measured"] < MIN_MEASURED]
-    items.append(_check(rough.empty, f"{len(rough)} rows rest on fewer than {MIN_MEASURED} measured "
-                                     "requests: their p99 is rough (raise run.requests)", warn=True))
+    items.append(_check(rough.empty, f"every row rests on {MIN_MEASURED} or more measured requests"
+                        if rough.empty else f"{len(rough)} of {len(df)} rows rest on fewer than "
+                        f"{MIN_MEASURED} measured requests: their p99 is rough (raise run.requests)",
+                        warn=True))
     flying = int(df["in_flight"].sum())
-    items.append(_check(flying == 0, f"{flying:,} requests still in flight when runs stopped "
-                                     "(raise run.drain to see them end)", warn=True))
+    items.append(_check(flying == 0, "no request was still in flight when the runs stopped"
+                        if flying == 0 else f"{flying:,} requests still in flight when the runs "
+                        "stopped (raise run.drain to see them end)", warn=True))
     profile = folder.profile()
     if profile:
         sources = [str(p["source"]) for p in profile["parameters"].values()]
@@ -175,8 +178,9 @@ def _summary(folder: ResultsFolder) -> str:
              "(docs/results.md says what each means).</p>"]
     for traffic, rows in df.groupby("traffic", sort=False):
         parts.append(f"<h3>{_e(traffic)}</h3>" + _table(rows, axes, _SUMMARY))
-    point = df[df["traffic"] == df["traffic"].iloc[0]].assign(
-        stale_share=lambda d: d["point_id"].map(stale_endpoint_share(df)))
+    point = df[df["traffic"] == df["traffic"].iloc[0]]
+    point = point.assign(stale_share=point["point_id"].map(stale_endpoint_share(df)).where(
+        point["network_programming_p50_s"].notna()))  # stale endpoints need the control plane
     shown = [c for c in _POINT if point[c[1]].notna().any()]
     if shown:
         parts.append("<h3>Every traffic kind of a point together</h3>" + _table(point, axes, shown))

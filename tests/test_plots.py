@@ -262,3 +262,11 @@ def test_draw_puts_one_panel_into_a_given_axes():
     ax = Figure().subplots()
     draw(ax, df, "rule_lookup_cpu_s_per_request", traffic="pod-pod-cross-node", x="cluster.nodes")
     assert ax.get_xlabel() == "cluster.nodes (nodes)"
+
+
+def test_every_drop_reason_has_its_own_line_style_and_hatch():
+    from netmodel.results.plots import REASON_HATCHES, REASON_STYLES
+    from netmodel.vocabulary import DROP_REASONS
+
+    assert list(REASON_STYLES) == list(REASON_HATCHES) == list(DROP_REASONS)
+    assert len({str(s) for s in REASON_STYLES.values()}) == len(DROP_REASONS)

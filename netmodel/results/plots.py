@@ -20,6 +20,7 @@ bytes for the same table. `draw` puts one panel into a given matplotlib Axes.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, replace
@@ -51,9 +52,10 @@ SERIES_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564
                   "#17becf")
 """Colours of the values of any other series axis, in order of appearance."""
 SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-REASON_STYLES = dict(zip(DROP_REASONS, ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))))
+REASON_STYLES = dict(zip(DROP_REASONS, itertools.cycle(
+    ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (3, 1, 1, 1, 1, 1))))))
 """Line style of each drop reason in a failure panel (colour: the series)."""
-REASON_HATCHES = dict(zip(DROP_REASONS, ("", "//", "..", "xx", "\\\\", "++")))
+REASON_HATCHES = dict(zip(DROP_REASONS, itertools.cycle(("", "//", "..", "xx", "\\\\", "++", "oo"))))
 """Hatching of each drop reason's segment in a failure bar."""
 
 LOG_SPAN = 20.0

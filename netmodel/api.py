@@ -94,7 +94,8 @@ def sweep(loaded: LoadedScenario, out: str | Path | None = None, *, jobs: int = 
           quiet: bool = True, force: bool = False, metrics_dir: Path | None = None,
           engine: str = "auto") -> pd.DataFrame:
     """Run every sweep point not yet in folder `out` (default results/<name>) and return the
-    summary; the folder gets summary.parquet, summary.csv, meta.json and plots/. Points run
+    summary; the folder gets summary.parquet, summary.csv, meta.json, plots/ and what ran:
+    scenario.yaml and profile.yaml. Points run
     on `executor`: "local" (default: `jobs` local processes), "dask" (a Dask LocalCluster of
     `jobs` workers, or the cluster whose scheduler is at `scheduler`), or any
     concurrent.futures.Executor; walked by `engine` (a name, or auto: the first engine that
@@ -135,16 +136,63 @@ def trace(loaded: LoadedScenario, kind: str, service: str | None = None) -> Trac
     return traced(scenario, profile, kind, service)
 
 
-def figures(summary: pd.DataFrame, axes: list[str] | None = None) -> dict:
+def figures(summary: pd.DataFrame, axes: list[str] | None = None, series: str | None = None) -> dict:
     """The standard figures of a sweep's summary table by name (matplotlib Figures, as a
     sweep saves them under plots/). `axes`: the swept fields; default: the columns a sweep
-    writes between `point_id` and `kube_proxy.mode` (the mode is always told apart)."""
-    from netmodel.results.plots import summary_figures
+    writes between `point_id` and `kube_proxy.mode`, and the mode when it varies.
+    `series`: the axis told apart by colour (default: the mode when it varies)."""
+    from netmodel.results.plots import summary_figures, swept_axes
 
-    if axes is None:
-        columns = list(summary.columns)
-        axes = columns[columns.index("point_id") + 1:columns.index("kube_proxy.mode")]
-    return summary_figures(summary, axes)
+    return summary_figures(summary, swept_axes(summary) if axes is None else axes, series)
+
+
+def compare(loaded: LoadedScenario, vs: str | tuple[str, Iterable[Any]], out: str | Path | None = None,
+            *, jobs: int = 1, executor: Executor | str | None = None,
+            scheduler: str | None = None, quiet: bool = True, force: bool = False,
+            engine: str = "auto"):
+    """Compare settings of one field (`vs`: 'kube_proxy.mode=iptables,nftables,ebpf' or
+    (field, values)) across the scenario's sweep, or a default range of Service count and
+    request rate around its own values; write a results folder (default
+    results/<name>-compare) and return the `Comparison`: the decision table at the point
+    standing for the scenario, the verdict in words, the summary. Without
+    control_plane.enabled, a rolling update of each setting also runs (rollout/). `jobs`,
+    `executor`, `scheduler`, `engine`: as for `sweep`."""
+    from netmodel.runner.compare import run_comparison
+    from netmodel.scenario.compare import parse_versus, plan_comparison
+
+    field, values = parse_versus(vs) if isinstance(vs, str) else (vs[0], list(vs[1]))
+    plan = plan_comparison(loaded, field, values)
+    out = Path(out) if out is not None else Path("results") / f"{loaded.scenario.name}-compare"
+    return run_comparison(plan, out, jobs=jobs, executor=executor, scheduler=scheduler,
+                          quiet=quiet, force=force, engine=engine)
+
+
+def open_results(path: str | Path):
+    """A results folder (`netmodel sweep` or `compare`) as DataFrames: `.summary`, `.meta`,
+    `.points` (one row per point), `.point(id)`, `.plots()`, `.scenario_text()`,
+    `.profile()`, and for a comparison `.comparison` and `.decision`."""
+    from netmodel.runner.results_folder import open_results as opened
+
+    return opened(path)
+
+
+def plot(ax, summary: pd.DataFrame, panel: str = "p99", **options):
+    """Draw one standard panel of a summary into matplotlib Axes `ax` and return it:
+    `panel` a name of `netmodel.results.plots.PANELS` ('p50', 'p99', 'p50-added',
+    'failed', 'rule-lookup', 'programming-p99', ...) or a summary column; options `x`,
+    `traffic`, `series`, `where` ({axis: value} for the other swept axes)."""
+    from netmodel.results.plots import draw
+
+    return draw(ax, summary, panel, **options)
+
+
+def report(path: str | Path) -> Path:
+    """Write `path`/report.html: one self-contained page of a results folder (the decision
+    first for a comparison, then the summary, every plot, the scenario, the profile with
+    its sources, the versions and the checks); return its path."""
+    from netmodel.runner.report import write_report
+
+    return write_report(Path(path))
 
 
 def import_kubectl(directory: str | Path):

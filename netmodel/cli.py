@@ -6,6 +6,9 @@
                    [--scheduler ADDRESS] [--quiet] [--force] [--metrics DIR]
     netmodel import kubectl DIR -o FILE [--force]
     netmodel trace SCENARIO --traffic KIND [--set ...] [--service NAME] [--format json]
+    netmodel compare SCENARIO --vs FIELD=A,B[,...] [--set ...] [--out DIR] [--jobs N]
+                     [--executor local|dask] [--scheduler ADDRESS] [--quiet] [--force]
+    netmodel report DIR
 
 A mistake in the input is reported as one line, `netmodel: error: file:line: field:
 message`, with exit status 2; Ctrl-C exits with 130; a sweep stopped by SIGTERM exits
@@ -98,18 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep = _with_scenario(commands.add_parser("sweep", help="run every sweep point (resumable) and plot"))
     sweep.add_argument("--out", type=Path, metavar="DIR",
                        help="output folder (default: results/<scenario name>)")
-    sweep.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
-                       help="worker processes (default: 1), also of a Dask LocalCluster; "
-                            "results do not depend on it")
-    sweep.add_argument("--executor", choices=EXECUTORS, default=None,
-                       help="where points run: local processes (default), or Dask "
-                            "distributed (a LocalCluster, or the cluster at --scheduler); "
-                            "results do not depend on it")
-    sweep.add_argument("--scheduler", metavar="ADDRESS",
-                       help="a Dask scheduler's address, e.g. tcp://10.0.0.5:8786 "
-                            "(implies --executor dask)")
-    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
-    _with_engine(sweep)
+    _with_executor(sweep)
     sweep.add_argument("--force", action="store_true",
                        help="replace netmodel's results of a different scenario in the "
                             "output folder (never other files)")
@@ -118,8 +110,50 @@ def _parser() -> argparse.ArgumentParser:
                             "text format, DIR/point-<id>-r<replication>.prom for every point "
                             "with control_plane.enabled; a done point without them runs again")
     sweep.set_defaults(command=_sweep)
+    _add_compare(commands)
+    report = commands.add_parser("report", help="write DIR/report.html: one self-contained page "
+                                                "of a results folder")
+    report.add_argument("directory", type=Path, metavar="DIR",
+                        help="a results folder (netmodel sweep or netmodel compare)")
+    report.set_defaults(command=_report)
     _add_import(commands)
     return parser
+
+
+def _with_executor(command: argparse.ArgumentParser) -> None:
+    """Where a sweep's points run: --jobs, --executor, --scheduler, --quiet, --engine."""
+    command.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                         help="worker processes (default: 1), also of a Dask LocalCluster; "
+                              "results do not depend on it")
+    command.add_argument("--executor", choices=EXECUTORS, default=None,
+                         help="where points run: local processes (default), or Dask "
+                              "distributed (a LocalCluster, or the cluster at --scheduler); "
+                              "results do not depend on it")
+    command.add_argument("--scheduler", metavar="ADDRESS",
+                         help="a Dask scheduler's address, e.g. tcp://10.0.0.5:8786 "
+                              "(implies --executor dask)")
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
+    _with_engine(command)
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:
+    """`netmodel compare SCENARIO --vs FIELD=A,B`: the rollout decision as one command."""
+    compare = _with_scenario(commands.add_parser(
+        "compare", help="compare settings of one field: decision table and verdict",
+        description="Run the scenario's sweep (or, without one, a range of Service count and "
+                    "request rate around its own values) under each setting of FIELD, and a "
+                    "rolling update under each when the scenario does not simulate the control "
+                    "plane; print the decision table at the scenario's own point and a verdict; "
+                    "write a results folder."))
+    compare.add_argument("--vs", required=True, metavar="FIELD=A,B[,...]",
+                         help="the field and the settings to compare, the first the baseline, "
+                              "e.g. kube_proxy.mode=iptables,nftables,ebpf (values read as YAML)")
+    compare.add_argument("--out", type=Path, metavar="DIR",
+                         help="output folder (default: results/<scenario name>-compare)")
+    _with_executor(compare)
+    compare.add_argument("--force", action="store_true",
+                         help="replace results of a different comparison in the output folder")
+    compare.set_defaults(command=_compare)
 
 
 def _with_engine(command: argparse.ArgumentParser) -> None:
@@ -215,15 +249,16 @@ def _control_plane_lines(rows: list[dict]) -> str:
 def _trace(args: argparse.Namespace) -> int:
     loaded = _load(args)
     found = api.trace(loaded, args.traffic, args.service)
+    if not found.reachable:  # as `run` says of a kind in the mix that cannot work: exit 2
+        raise NetmodelError(f"traffic kind {found.traffic} cannot work here: {found.reason}",
+                            file=loaded.file, field="--traffic")
     if args.format == "json":
         print(json.dumps(found.as_dict(), indent=2))
         return 0
     scenario = loaded.scenario
-    print(f"{found.traffic} to Service {found.service}, kube-proxy {scenario.kube_proxy.mode}, "
+    target = found.service if found.traffic.startswith("pod-pod") else f"Service {found.service}"
+    print(f"{found.traffic} to {target}, kube-proxy {scenario.kube_proxy.mode}, "
           f"CNI {scenario.cluster.cni_datapath}")
-    if not found.reachable:
-        print(f"unreachable: {found.reason}")
-        return 0
     print(f"placement: {found.placement}")
     rows = [("phase", "layer", "where", "component", "zero-load", "station", "what happens")]
     rows += [(h.phase, h.layer, h.where, h.component, f"{h.cost_s * 1e6:.2f} µs", h.station, h.action)
@@ -246,16 +281,42 @@ def _sweep(args: argparse.Namespace) -> int:
                             scheduler=args.scheduler, quiet=args.quiet, force=args.force,
                             metrics_dir=args.metrics, engine=args.engine)
     except SweepInterrupted as stop:
-        how = "interrupted" if stop.signal == signal.SIGINT else \
-            f"stopped by {signal.Signals(stop.signal).name}"
-        print(f"{how}: {stop.done} of {stop.total} points done; run the same command "
-              "again to resume", file=sys.stderr)
-        return EXIT_SIGNAL + stop.signal
+        return _interrupted(stop)
     how = "wrote" if summary.attrs["points_run"] else "up to date"
     print(f"{how} {out}/: summary.parquet, summary.csv, meta.json, "
           f"{format_count(len(summary.attrs['plots']), 'plot')}")
     if args.metrics is not None:
         print(f"wrote {args.metrics}/: point-<id>-r<replication>.prom (Prometheus text)")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from netmodel.runner.sweep import SweepInterrupted
+
+    loaded = _load(args)
+    try:
+        comparison = api.compare(loaded, args.vs, args.out, jobs=args.jobs,
+                                 executor=args.executor, scheduler=args.scheduler,
+                                 quiet=args.quiet, force=args.force, engine=args.engine)
+    except SweepInterrupted as stop:
+        return _interrupted(stop)
+    print(comparison.text())
+    print(f"wrote {comparison.folder}/: decision.csv, comparison.json, summary, plots; "
+          f"netmodel report {comparison.folder} makes one page of it")
+    return 0
+
+
+def _interrupted(stop) -> int:
+    """Say how far a stopped sweep got; the exit status of the signal that stopped it."""
+    how = "interrupted" if stop.signal == signal.SIGINT else \
+        f"stopped by {signal.Signals(stop.signal).name}"
+    print(f"{how}: {stop.done} of {stop.total} points done; run the same command "
+          "again to resume", file=sys.stderr)
+    return EXIT_SIGNAL + stop.signal
+
+
+def _report(args: argparse.Namespace) -> int:
+    print(f"wrote {api.report(args.directory)}")
     return 0
 
 

@@ -36,12 +36,34 @@ def test_trace_json_matches_the_text(tmp_path, capsys):
     assert abs(sum(h["cost_s"] for h in doc["hops"]) - sum(doc["totals_s"].values())) < 1e-12
 
 
-def test_trace_says_why_a_path_is_unreachable(tmp_path, capsys):
+def test_a_kind_that_cannot_work_is_one_line_and_exit_2_as_in_run(tmp_path, capsys):
+    """`run` refuses a kind in the mix that cannot work (exit 2, one line); `trace` of it
+    says the same the same way."""
     path = tmp_path / "s.yaml"
     path.write_text(SCENARIO.replace("type: NodePort", "type: LoadBalancer"))
-    assert main(["trace", str(path), "--traffic", "external-loadbalancer"]) == 0
-    out = capsys.readouterr().out
-    assert "unreachable: the Service stays EXTERNAL-IP <pending>" in out
+    assert main(["trace", str(path), "--traffic", "external-loadbalancer"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("--traffic: traffic kind external-loadbalancer cannot work "
+                                     "here: the Service stays EXTERNAL-IP <pending>") in err
+    assert main(["run", str(path), "--set", "workload.mix.external-loadbalancer=1"]) == 2
+    run_err = capsys.readouterr().err
+    reason = err.split("cannot work here: ")[1].strip()
+    assert run_err.count("\n") == 1 and run_err.split("cannot work here: ")[1].startswith(reason)
+
+
+def test_trace_of_pod_to_pod_names_the_pods_and_the_receiving_side(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    assert main(["trace", str(path), "--traffic", "pod-pod-same-node"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("pod-pod-same-node to Pod endpoint 0 of default/svc-0 on node-")
+    assert "called by its Pod IP: no Service rules" in out[0] and "ClusterIP" not in out[0]
+    rows = [line.split() for line in out[3:-1]]
+    # The SYN enters the server's Pod, the SYN-ACK the client's, though both share a node.
+    delivered = [(r[0], r[2].split("@")[0]) for r in rows if r[3] in ("tcp-stack-rx", "wakeup")]
+    assert delivered[:2] == [("connect", "server"), ("connect", "client")]
+    assert [side for phase, side in delivered if phase == "request"] == ["server", "server",
+                                                                         "client", "client"]
 
 
 def test_trace_of_an_unknown_service_is_one_error_line(tmp_path, capsys):
@@ -57,5 +79,5 @@ def test_trace_says_a_pod_ip_is_not_reachable_from_outside(tmp_path, capsys):
     path.write_text(SCENARIO)
     for target, says in (("external-pod-ip", "a Pod IP is reachable only inside the cluster"),
                          ("external-clusterip", "a ClusterIP is virtual")):
-        assert main(["trace", str(path), "--traffic", target]) == 0
-        assert f"unreachable: {says}" in capsys.readouterr().out
+        assert main(["trace", str(path), "--traffic", target]) == 2
+        assert f"cannot work here: {says}" in capsys.readouterr().err

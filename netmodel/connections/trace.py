@@ -100,13 +100,43 @@ def trace_connection(scenario: Scenario, profile: Profile, conn: Connection) -> 
     r = route_of(scenario, conn.kind, conn.placement)
     variable = {**conn.lookup, "app": scenario.workload.server.mean_service_time}
     details = {w.component: w.describe(scenario.kube_proxy.mode) for w in conn.walks}
-    hops = tuple(_row(scenario, costs, phase, leg, hop, step, conn.nodes, variable, details)
+    hops = tuple(_row(scenario, costs, phase, leg, hop, step, conn.nodes, variable, details, side)
                  for phase, legs in (("connect", r.connect), ("request", r.request))
-                 for leg, hop, step in costs.priced(legs))
+                 for (leg, hop, step), side in _receiving_sides(list(costs.priced(legs))))
     cluster_ip = cluster_ips(scenario)[conn.service]
     name = service_names(scenario)[conn.service]
     service = name + (f" (ClusterIP {cluster_ip})" if cluster_ip is not None else " (headless)")
+    if conn.kind.startswith("pod-pod"):  # called by its Pod IP: no Service, no proxy rules
+        service = _pod_text(scenario, conn, name)
     return Trace(conn.kind, service, True, "", _placement_text(scenario, conn), hops)
+
+
+def _pod_text(scenario: Scenario, conn: Connection, service: str) -> str:
+    """'Pod 10.244.1.12 on k8s-node01 (endpoint 1 of default/echo-a), called by its Pod IP'."""
+    pod = f"endpoint {conn.position} of {service}"
+    if scenario.inventory is not None:
+        pod = f"{scenario.inventory.services[conn.service].endpoints[conn.position].ip} ({pod})"
+    return (f"Pod {pod} on {_node_name(scenario, conn.nodes['server'])}, from a Pod on "
+            f"{_node_name(scenario, conn.nodes['client'])}; called by its Pod IP: no Service rules")
+
+
+_RECEIVE = ("tcp-stack-rx", "wakeup")
+"""Hops of a message entering the receiving Pod (with the veth hop that delivers it)."""
+
+
+def _receiving_sides(priced: list) -> list:
+    """Each priced hop with the role it happens for: a hop delivering a message into a Pod
+    is the receiving side's (the role of the next hop that is not a delivery, or the
+    phase's first role at its end), even when sender and receiver share a node and the
+    route charges both to the sender's role there."""
+    def delivers(hop: Hop) -> bool:
+        return hop.component in _RECEIVE or (hop.component == "veth" and hop.action.startswith(("enter", "into")))
+
+    sides = []
+    for i, (_, hop, _) in enumerate(priced):
+        later = (h.at for _, h, _ in priced[i:] if not delivers(h))
+        sides.append(next(later, priced[0][1].at) if delivers(hop) else hop.at)
+    return list(zip(priced, sides))
 
 
 def _callable_service(topology: Topology, kind: str) -> int:
@@ -158,7 +188,7 @@ def _representative(scenario: Scenario, placer: Placer, kind: str, s: int) -> Co
 
 
 def _row(scenario: Scenario, costs: CostModel, phase: str, leg: Leg, hop: Hop, step: Step,
-         nodes: dict, variable: dict, details: dict) -> TraceHop:
+         nodes: dict, variable: dict, details: dict, side: str) -> TraceHop:
     cost = zero_load_seconds((step,), variable)
     if hop.station == "nic":
         vxlan = ", VXLAN" if step.vxlan else ""
@@ -172,7 +202,7 @@ def _row(scenario: Scenario, costs: CostModel, phase: str, leg: Leg, hop: Hop, s
             action += f": happens for {1 - scenario.dns.cache_hit_ratio:.0%} of lookups"
         station = {"softirq": "softirq cores", "delay": "-"}.get(
             hop.station, WORK_STATIONS.get(hop.component, hop.station))
-    return TraceHop(phase, hop.layer, hop.component, _where(scenario, hop.at, nodes), action,
+    return TraceHop(phase, hop.layer, hop.component, _where(scenario, side, nodes), action,
                     cost, station)
 
 

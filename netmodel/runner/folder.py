@@ -30,8 +30,12 @@ PLOTS = "plots"
 SUMMARY_PARQUET = "summary.parquet"
 SUMMARY_CSV = "summary.csv"
 META = "meta.json"
+SCENARIO_FILE = "scenario.yaml"
+"""The scenario as run (--set applied), without its sweep."""
+PROFILE_FILE = "profile.yaml"
+"""The cost profile as run: each parameter's value, unit and source."""
 LOCK = ".netmodel.lock"
-OUTPUTS = (SUMMARY_PARQUET, SUMMARY_CSV, META)
+OUTPUTS = (SUMMARY_PARQUET, SUMMARY_CSV, META, SCENARIO_FILE, PROFILE_FILE)
 """The files a finished sweep writes at the top of its folder."""
 
 FORMAT = "netmodel sweep results"

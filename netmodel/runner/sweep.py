@@ -65,6 +65,7 @@ from netmodel.runner.folder import (
 )
 from netmodel.runner.lock import exclusive
 from netmodel.runner.pointfile import DamagedPoint, parquet_bytes, point_bytes, read_point
+from netmodel.runner.results_folder import inputs_bytes
 from netmodel.scenario.digest import scenario_digest
 from netmodel.scenario.loader import LoadedScenario
 from netmodel.scenario.schema import Scenario
@@ -110,12 +111,14 @@ class _Sweep:
     metrics_dir: Path | None
     quiet: bool
     force: bool
+    series: str | None
 
 
 def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bool = False,
               force: bool = False, runner: Runner | None = None,
               metrics_dir: Path | None = None, executor: Executor | str | None = None,
-              scheduler: str | None = None, engine: str = "auto") -> pd.DataFrame:
+              scheduler: str | None = None, engine: str = "auto",
+              series: str | None = None) -> pd.DataFrame:
     """Run every sweep point not yet on disk in `out_dir`; return the summary table.
 
     The table has `point_id`, one column per swept axis (dotted name, SI value) and
@@ -127,8 +130,9 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
     `concurrent.futures.Executor`, which the caller keeps. `force` discards netmodel's
     results of a different scenario instead of refusing. `metrics_dir`: also write the
     Prometheus text of every control-plane point (see the module's docstring); a
-    NetmodelError if no point has `control_plane.enabled`. Raises `SweepInterrupted` on
-    Ctrl-C or SIGTERM.
+    NetmodelError if no point has `control_plane.enabled`. `series`: the axis the plots
+    tell apart by colour (default: see `netmodel.results.plots.layout`). Raises
+    `SweepInterrupted` on Ctrl-C or SIGTERM.
     """
     if runner is None:
         from netmodel.runner.point import run_point as runner
@@ -140,7 +144,7 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
                    {p.point_id: scenario_digest(p.scenario, p.profile) for p in points},
                    list(loaded.scenario.sweep.axes) if loaded.scenario.sweep else [], runner,
                    engine, _executor_choice(executor, scheduler), jobs, scheduler,
-                   None if metrics_dir is None else Path(metrics_dir), quiet, force)
+                   None if metrics_dir is None else Path(metrics_dir), quiet, force, series)
     claim(sweep.out_dir)  # before the lock file: nothing is created in a folder not ours
     with _stops_as_interrupts() as stopped:
         try:
@@ -338,7 +342,7 @@ def _finish(sweep: _Sweep, manifest: Manifest, ran: bool) -> pd.DataFrame:
     before = {name: read_if_exists(out_dir / name) for name in OUTPUTS}
     after = {SUMMARY_PARQUET: _summary_parquet(summary, sweep.loaded.digest),
              SUMMARY_CSV: summary.to_csv(index=False).encode(),
-             META: json_bytes(_meta(sweep))}
+             META: json_bytes(_meta(sweep)), **inputs_bytes(sweep.loaded)}
     if not ran and before[META] is not None:
         after[META] = before[META]  # nothing ran: meta.json still says what made the points
     redraw = before[SUMMARY_PARQUET] != after[SUMMARY_PARQUET] or not manifest.plots or \
@@ -378,7 +382,7 @@ def _draw(sweep: _Sweep, manifest: Manifest, summary: pd.DataFrame) -> list[str]
     plots_dir = sweep.out_dir / PLOTS
     make_folder(plots_dir)
     names = []
-    for name, figure in summary_figures(summary, sweep.axes).items():
+    for name, figure in summary_figures(summary, sweep.axes, sweep.series).items():
         names.append(f"{name}.png")
         _write_if_changed(plots_dir / names[-1], png_bytes(figure))
     for stale in set(manifest.plots) - set(names):

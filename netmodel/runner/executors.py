@@ -171,7 +171,10 @@ def _local_cluster(local_cluster, jobs: int):
     def start() -> None:
         try:
             made["cluster"] = local_cluster(n_workers=jobs, threads_per_worker=1,
-                                            processes=True, dashboard_address=None)
+                                            processes=True,
+                                            # a free port: with None, Dask still takes 8787 and
+                                            # warns when another cluster holds it
+                                            dashboard_address=":0")
         except BaseException as err:  # handed to the caller below
             made["error"] = err
 

@@ -30,7 +30,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,7 +149,7 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
     with _stops_as_interrupts() as stopped:
         try:
             with exclusive(sweep.out_dir):
-                return _run_locked(sweep)
+                return _run_locked(sweep, stopped)
         except KeyboardInterrupt:
             raise SweepInterrupted(_count_done(sweep), len(points),
                                    stopped.get("signal", signal.SIGINT)) from None
@@ -173,8 +173,12 @@ def _executor_choice(executor: Executor | str | None, scheduler: str | None) -> 
 def _stops_as_interrupts() -> Iterator[dict]:
     """Turn SIGTERM (kill, a cancelled CI job, a Pod deleted) into the KeyboardInterrupt
     Ctrl-C gives, and let a second one of either wait for the sweep to clean up; the dict
-    yielded gets the "signal" that stopped the sweep. Only in the main thread, and not for
-    a signal that was already ignored (a background job's Ctrl-C)."""
+    yielded gets the "signal" that stopped the sweep. While points run here ("inline"
+    set) the handler raises at once; while workers run them it only marks the stop, which
+    the main thread acts on within `_as_completed`'s poll (raised from a handler, the
+    interrupt could land in a garbage-collector callback of Dask's and be lost). Only in
+    the main thread, and not for a signal that was already ignored (a background job's
+    Ctrl-C)."""
     stopped: dict = {}
     if threading.current_thread() is not threading.main_thread():
         yield stopped
@@ -184,7 +188,8 @@ def _stops_as_interrupts() -> Iterator[dict]:
     def stop(signal_number: int, frame: Any) -> None:
         if "signal" not in stopped:
             stopped["signal"] = signal_number
-            raise KeyboardInterrupt
+            if stopped.get("inline"):  # a point runs here: stop it now
+                raise KeyboardInterrupt
 
     previous = {s: h for s, h in previous.items() if h not in (signal.SIG_IGN, None)}
     for s in previous:
@@ -196,11 +201,11 @@ def _stops_as_interrupts() -> Iterator[dict]:
             signal.signal(s, handler)
 
 
-def _run_locked(sweep: _Sweep) -> pd.DataFrame:
+def _run_locked(sweep: _Sweep, stopped: dict) -> pd.DataFrame:
     """`run_sweep` once it holds the folder's lock."""
     manifest = _prepare(sweep)
     todo = _todo(sweep)
-    _run_points(sweep, todo)
+    _run_points(sweep, todo, stopped)
     summary = _finish(sweep, manifest, ran=bool(todo))
     summary.attrs["points_run"] = len(todo)
     return summary
@@ -267,17 +272,20 @@ def _count_done(sweep: _Sweep) -> int:
     return sum(_stored(sweep, p) is not None for p in sweep.points)
 
 
-def _run_points(sweep: _Sweep, todo: list[SweepPoint]) -> None:
-    """Run `todo` with a progress bar, writing each point's files as it finishes."""
+def _run_points(sweep: _Sweep, todo: list[SweepPoint], stopped: dict) -> None:
+    """Run `todo` with a progress bar, writing each point's files as it finishes; a stop
+    (`stopped`, see `_stops_as_interrupts`) is looked at between points and while
+    waiting for one."""
     if not todo:
         return
     done = len(sweep.points) - len(todo)
     wanted = {p.point_id for p in sweep.points if _metrics_files(sweep.metrics_dir, p)}
     # Workers start before the progress bar's thread, so they fork a one-thread process.
-    with _results(sweep, todo, wanted) as results, \
+    with _results(sweep, todo, wanted, stopped) as results, \
             tqdm(total=len(sweep.points), initial=done, desc=sweep.loaded.scenario.name,
                  unit="point", disable=sweep.quiet, file=sys.stderr) as bar:
         for point, (rows, texts) in results:
+            _stop_if(stopped)
             # Metrics first: a point file on disk means its metrics are there too.
             for path, text in zip(_metrics_files(sweep.metrics_dir, point), texts):
                 write_atomic(path, text.encode(), "--metrics")
@@ -288,7 +296,7 @@ def _run_points(sweep: _Sweep, todo: list[SweepPoint]) -> None:
 
 
 @contextmanager
-def _results(sweep: _Sweep, todo: list[SweepPoint], wanted: set[int]) \
+def _results(sweep: _Sweep, todo: list[SweepPoint], wanted: set[int], stopped: dict) \
         -> Iterator[Iterator[tuple[SweepPoint, tuple[list[dict], Metrics]]]]:
     """Give an iterator of (point, (rows, metrics)) in finishing order, the points run by
     the sweep's executor (or here); metrics only for the point ids in `wanted`.
@@ -302,15 +310,31 @@ def _results(sweep: _Sweep, todo: list[SweepPoint], wanted: set[int]) \
             for p in todo}
     with opened as executor:
         if executor is None:
+            stopped["inline"] = True
             yield ((p, _run_one(*args[p.point_id])) for p in todo)
             return
         futures = {executor.submit(_run_one, *args[p.point_id]): p for p in todo}
         try:
-            yield ((futures[f], f.result()) for f in as_completed(futures))
+            yield ((futures[f], f.result()) for f in _as_completed(futures, stopped))
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
+
+
+def _stop_if(stopped: dict) -> None:
+    if "signal" in stopped:
+        raise KeyboardInterrupt
+
+
+def _as_completed(futures: dict, stopped: dict, poll: float = 0.2) -> Iterator:
+    """The futures as they finish (as `concurrent.futures.as_completed`), looking at
+    `stopped` at least every `poll` seconds."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
+        _stop_if(stopped)
+        yield from done
 
 
 def _run_one(runner: Runner, scenario: Scenario, profile: Profile, metrics: bool,

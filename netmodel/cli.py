@@ -29,6 +29,7 @@ from typing import Any
 from netmodel import __version__, api
 from netmodel.engines import AUTO, ENGINE_CHOICES
 from netmodel.errors import NetmodelError
+from netmodel.paths.dataplane import dataplane_of
 from netmodel.paths.reachability import OUTSIDE_IN
 from netmodel.runner.executors import EXECUTORS
 from netmodel.scenario.overrides import read_setting
@@ -215,7 +216,7 @@ def _run(args: argparse.Namespace) -> int:
         values = next(p.values for p in api.points(loaded) if p.point_id == args.point)
         where = f", point {args.point}: " + ", ".join(f"{k}={_plain(v)}" for k, v in values.items())
     fallback = table.attrs["engine_fallback"]
-    print(f"scenario '{scenario.name}', kube-proxy {scenario.kube_proxy.mode}{where}; engine "
+    print(f"scenario '{scenario.name}', {dataplane_of(scenario).describe()}{where}; engine "
           f"{table.attrs['engine']}" + (f" ({fallback})" if fallback else ""))
     print(_table(rows))
     if rows and not math.isnan(rows[0]["conntrack_entries"]):
@@ -226,9 +227,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _conntrack_line(row: dict, scenario) -> str:
+    bpf = row["conntrack_table"] == "bpf-ct"
+    size = (f"the BPF conntrack map's {scenario.kube_proxy.ebpf.ct_entries():,} entries" if bpf
+            else f"nf_conntrack_max {scenario.cluster.conntrack_max:,}")
+    full = ("full: the LRU map evicts its oldest entries" if bpf
+            else "full: the kernel would drop new connections")
     return (f"conntrack: busiest node ~{row['conntrack_entries']:,.0f} entries in steady state, "
-            f"{row['conntrack_fill']:.1%} of nf_conntrack_max {scenario.cluster.conntrack_max:,}"
-            + (" (full: the kernel would drop new connections)" if row["conntrack_fill"] >= 1 else ""))
+            f"{row['conntrack_fill']:.1%} of {size}" + (f" ({full})" if row["conntrack_fill"] >= 1 else ""))
 
 
 def _control_plane_lines(rows: list[dict]) -> str:
@@ -257,8 +262,7 @@ def _trace(args: argparse.Namespace) -> int:
         return 0
     scenario = loaded.scenario
     target = found.service if found.traffic.startswith("pod-pod") else f"Service {found.service}"
-    print(f"{found.traffic} to {target}, kube-proxy {scenario.kube_proxy.mode}, "
-          f"CNI {scenario.cluster.cni_datapath}")
+    print(f"{found.traffic} to {target}; {dataplane_of(scenario).describe()}")
     print(f"placement: {found.placement}")
     rows = [("phase", "layer", "where", "component", "zero-load", "station", "what happens")]
     rows += [(h.phase, h.layer, h.where, h.component, f"{h.cost_s * 1e6:.2f} µs", h.station, h.action)

@@ -1,5 +1,6 @@
 """Random small scenarios for property tests: every traffic kind, mixes, policies, load
-balancers, kube-proxy modes, DNS, keep-alive, queue limits, timeouts, and churn."""
+balancers, kube-proxy modes and eBPF data planes, DNS, keep-alive, queue limits, timeouts,
+and churn."""
 
 from hypothesis import strategies as st
 
@@ -28,12 +29,13 @@ def scenarios(draw, requests: int = 300, churn: bool = True):
     """A small valid scenario (Pods of churned clusters start in 50-200 ms with the
     profile `fast_pods` gives, so that they come and go within the run)."""
     control = draw(st.one_of(st.none(), CONTROL)) if churn else None
+    native = draw(st.booleans())
     lb = draw(st.sampled_from([{"provider": "metallb", "metallb_mode": "bgp"},
                                {"provider": "metallb", "metallb_mode": "l2"}, {"provider": "cloud"}]))
     return make_scenario(
         cluster={"nodes": draw(st.integers(2, 6)), "softirq_cores": draw(st.integers(1, 2)),
                  "provider": "cloud" if lb["provider"] == "cloud" else "bare-metal",
-                 "cni_datapath": draw(st.sampled_from(["vxlan", "native"])),
+                 "cni_datapath": "native" if native else "vxlan",
                  # the kernel's limits: small ones make packets drop and TCP send them again
                  "netdev_max_backlog": draw(st.sampled_from([1, 3, 1000])),
                  "nic_rx_ring": draw(st.sampled_from([1, 2, 1024])),
@@ -42,7 +44,7 @@ def scenarios(draw, requests: int = 300, churn: bool = True):
                  "tcp_syn_retries": draw(st.sampled_from([0, 1, 6])),
                  "tcp_retries2": draw(st.sampled_from([0, 2, 15])),
                  "tcp_rto_min": draw(st.sampled_from(["1ms", "200ms"]))},
-        kube_proxy={"mode": draw(st.sampled_from(KUBE_PROXY_MODES))},
+        kube_proxy={"mode": draw(st.sampled_from(KUBE_PROXY_MODES)), "ebpf": draw(ebpf(native))},
         services={"count": draw(st.integers(5, 8)), "endpoints_per_service": draw(st.integers(1, 3)),
                   "type": "LoadBalancer", "popularity": draw(st.sampled_from(["uniform", "zipf"])),
                   "external_traffic_policy": draw(st.sampled_from(["Cluster", "Local"]))},
@@ -60,6 +62,29 @@ def scenarios(draw, requests: int = 300, churn: bool = True):
         run={"requests": requests, "drain": f"{draw(st.sampled_from([1, 20]))}ms",
              "seed": draw(st.integers(0, 2**32))},
         **({"control_plane": control} if control else {}))
+
+
+@st.composite
+def ebpf(draw, native: bool):
+    """Valid settings of the eBPF data plane (used when the mode is ebpf): Cilium or Calico,
+    host routing, socket LB, NodePort modes, XDP, Maglev, and BPF conntrack maps small
+    enough to fill (and evict)."""
+    calico = draw(st.booleans())
+    settings = {"implementation": "calico" if calico else "cilium",
+                "host_routing": draw(st.sampled_from(["auto", "bpf", "legacy"])),
+                "socket_lb": draw(st.booleans()),
+                "ct_map_size": draw(st.sampled_from([30, 524_288])),
+                "ct_close_timeout": draw(st.sampled_from(["200ms", "10s"]))}
+    modes = ["tunnel"] + (["dsr"] if native else []) if calico else \
+        ["snat"] + (["dsr", "hybrid"] if native else [])
+    settings["load_balancer_mode"] = draw(st.sampled_from(["auto", *modes]))
+    if not calico:
+        settings.update(masquerade=draw(st.sampled_from(["iptables", "bpf"])),
+                        acceleration=draw(st.sampled_from(["disabled", "native"])),
+                        algorithm=draw(st.sampled_from(["random", "maglev"])))
+        if settings["host_routing"] == "bpf":
+            settings["masquerade"] = "bpf"
+    return settings
 
 
 def fast_pods(profile):

@@ -60,7 +60,8 @@ def test_check_prints_one_ok_line(grid, capsys):
 def test_run_prints_a_table_of_the_base_scenario(grid, fake, capsys):
     assert main(["run", str(grid)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "scenario 'grid', kube-proxy iptables; engine fast"
+    assert out[0] == ("scenario 'grid', kube-proxy iptables, netfilter conntrack, vxlan Pod network; "
+                      "engine fast")
     assert out[1].split("  ")[0] == "traffic"
     assert "p50 (ms)" in out[1] and "rule lookup CPU (µs/req)" in out[1]
     assert [line.split()[0] for line in out[2:4]] == ["pod-pod-cross-node", "pod-clusterip"]
@@ -83,7 +84,8 @@ def test_run_a_sweep_point(grid, fake, capsys):
     assert {row["kube_proxy.mode"] for row in rows} == {"ebpf"}
     assert main(["run", str(grid), "--point", "5"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == (
-        "scenario 'grid', kube-proxy ebpf, point 5: services.count=1000, kube_proxy.mode=ebpf; engine fast")
+        "scenario 'grid', cilium eBPF: legacy host routing, socket LB, tc NodePort, snat, vxlan Pod "
+        "network, point 5: services.count=1000, kube_proxy.mode=ebpf; engine fast")
 
 
 def test_run_with_overrides(grid, fake, capsys):

@@ -8,6 +8,7 @@ from netmodel.costs.model import CostModel, zero_load_seconds
 from netmodel.costs.profile import PARAMETERS, load_profile
 from netmodel.errors import NetmodelError
 from netmodel.paths import Leg, pod_to_pod
+from netmodel.paths.dataplane import dataplane_of
 from tests.conftest import make_scenario
 
 
@@ -56,7 +57,7 @@ def test_iptables_lookup_is_rules_times_rule_cost(profile):
 
 
 def _message(model, same_node):
-    dp = model.scenario.cluster.cni_datapath
+    dp = dataplane_of(model.scenario)
     return model.plan((Leg("request", pod_to_pod("client", "server", same_node, dp)),))
 
 
@@ -66,19 +67,19 @@ def test_cross_node_message_plan_zero_load_by_hand(profile):
     plan = _message(m, same_node=False)
     assert [(s.kind, s.at) for s in plan] == [("cpu", "client"), ("wire", "client"),
                                                ("cpu", "server"), ("delay", "server")]
-    cpu_src = (8 + 2 + 1 + 1 + 19) * 1e-6
-    cpu_dst = (3 + 19 + 1 + 1 + 2 + 5) * 1e-6
+    cpu_src = (8 + 2 + 1 + 0.8 + 1 + 19) * 1e-6  # tx, veth, bridge, netfilter, conntrack, encap
+    cpu_dst = (3 + 19 + 0.8 + 1 + 1 + 2 + 5) * 1e-6  # nic, decap, netfilter, conntrack, bridge, veth, rx
     wire = (100 + 52 + 38 + 50) * 8 / 10e9
     assert plan[0].seconds == pytest.approx(cpu_src)
     assert plan[2].seconds == pytest.approx(cpu_dst)
-    assert zero_load_seconds(plan) == pytest.approx(cpu_src + 2 * wire + 5e-6 + cpu_dst + 33.4e-6)
+    assert zero_load_seconds(plan) == pytest.approx(cpu_src + 2 * wire + 5e-6 + cpu_dst + 31.8e-6)
 
 
 def test_same_node_plan_never_touches_the_wire(profile):
     m = CostModel(profile, make_scenario(workload={"request_size": "1000B"}))
     plan = _message(m, same_node=True)
     assert [s.kind for s in plan] == ["cpu", "delay"]
-    assert plan[0].seconds == pytest.approx((8 + 2 + 1 + 1 + 2 + 5) * 1e-6)
+    assert plan[0].seconds == pytest.approx((8 + 2 + 1 + 0.8 + 1 + 2 + 5) * 1e-6)
 
 
 def test_nodeport_walks_all_of_kube_services_first(profile):

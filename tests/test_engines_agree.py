@@ -11,8 +11,8 @@ from netmodel.engines import AUTO, ENGINES, engine_for, simulate
 from tests.conftest import make_scenario
 from tests.strategies import fast_pods, scenarios
 
-FIELDS = ("kind", "status", "start", "end", "connected", "packet_drops", "lookup_cpu", "softirq_cpu", "cross_node",
-          "endpoint")
+FIELDS = ("kind", "status", "start", "end", "connected", "packet_drops", "ct_evictions", "lookup_cpu",
+          "softirq_cpu", "cross_node", "endpoint")
 
 
 def assert_same_records(a, b):
@@ -54,6 +54,11 @@ def test_fast_and_simpy_records_are_bitwise_equal(profile, sc):
      "services": {"count": 5, "endpoints_per_service": 1},
      "workload": {"rate": 40_000, "requests_per_connection": 2, "timeout": "2ms",
                   "mix": {"pod-pod-same-node": 1}, "server": {"workers": 1, "queue_limit": 0}}},
+    # eBPF: a BPF conntrack map that fills and evicts, DSR replies, XDP at the entry node
+    {"cluster": {"nodes": 2, "cni_datapath": "native"}, "services": {"type": "NodePort"},
+     "kube_proxy": {"mode": "ebpf", "ebpf": {"masquerade": "bpf", "ct_map_size": 20,
+                                             "load_balancer_mode": "dsr", "acceleration": "native"}},
+     "workload": {"rate": 20_000, "mix": {"external-nodeport": 1, "pod-clusterip": 1}}},
 ])
 def test_overloaded_runs_agree_too(profile, case):
     """Long queues and many simultaneous events: where tie-breaking decides."""

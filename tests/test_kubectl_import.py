@@ -95,7 +95,7 @@ def test_nodes_keep_their_addresses_and_pod_cidr():
     # EXTERNAL-IP <none> on every node and no providerID: a bare-metal cluster; every node
     # has allocatable pods 110 and a /24 inside the default Pod CIDR 10.244.0.0/16
     assert imported.scenario["cluster"] == {"pods_per_node": 110, "provider": "bare-metal",
-                                            "node_cidr_mask": 24, "cni_datapath": "vxlan"}
+                                            "node_cidr_mask": 24, "cni_datapath": "vxlan", "kernel": "5.4.0"}
     assert imported.notes == (CILIUM,)
 
 
@@ -170,10 +170,12 @@ def test_fields_the_model_does_not_use_do_not_matter(cluster):
     def strip(value):
         if isinstance(value, dict):
             keep = {k: strip(v) for k, v in value.items() if k not in unused}
-            # node addresses and allocatable Pods live under status
+            # node addresses, allocatable Pods and the kernel live under status
             if "addresses" in value.get("status", {}):
                 keep["status"] = {"addresses": value["status"]["addresses"],
-                                  "allocatable": {"pods": value["status"]["allocatable"]["pods"]}}
+                                  "allocatable": {"pods": value["status"]["allocatable"]["pods"]},
+                                  "nodeInfo": {"kernelVersion":
+                                               value["status"]["nodeInfo"]["kernelVersion"]}}
             conditions = value.get("conditions")
             if isinstance(conditions, dict) and conditions.get("ready") is False:
                 keep["conditions"] = {"ready": False}
@@ -341,7 +343,7 @@ def test_node_pools_give_the_cluster_fields():
     # Pod CIDRs 10.4.0.0/24 (+ an IPv6 one), 10.4.1.0/24, 10.4.2.0/26, none: outside the
     # default 10.244.0.0/16, so the smallest network holding them, 10.4.0.0/22.
     assert imported.scenario["cluster"] == {"pods_per_node": 110, "provider": "cloud",
-                                            "pod_cidr": "10.4.0.0/22", "node_cidr_mask": 24}
+                                            "pod_cidr": "10.4.0.0/22", "node_cidr_mask": 24, "kernel": "6.1.100"}
     assert [n.get("pod_cidr") for n in imported.scenario["inventory"]["nodes"]] == [
         "10.4.0.0/24", "10.4.1.0/24", "10.4.2.0/26", None]
     assert imported.skipped == {"IPv6 address": 1, "endpoint on no listed node": 1}
@@ -453,7 +455,7 @@ def test_pods_that_do_not_fit_a_node_block_keep_the_default(cluster, tmp_path):
         node["status"]["allocatable"]["pods"] = "737"
     each_node(cluster, eks)
     imported = import_kubectl(cluster)
-    assert imported.scenario["cluster"] == {"provider": "cloud", "cni_datapath": "vxlan"}
+    assert imported.scenario["cluster"] == {"provider": "cloud", "cni_datapath": "vxlan", "kernel": "5.4.0"}
     assert imported.notes == (
         "pods_per_node left at 110: 737 Pods do not fit the /24 Pod block the model gives a "
         "node that lists no spec.podCIDR (254 Pod IPs); the model gives every Pod an IP of "
@@ -467,7 +469,7 @@ def test_pods_that_do_not_fit_a_node_block_keep_the_default(cluster, tmp_path):
     each_node(cluster, lambda i, node: node["status"]["allocatable"].update(pods="1k"))
     imported = import_kubectl(cluster)
     assert imported.scenario["cluster"] == {"provider": "bare-metal", "node_cidr_mask": 24,
-                                            "cni_datapath": "vxlan"}
+                                            "cni_datapath": "vxlan", "kernel": "5.4.0"}
     assert imported.notes == (
         "pods_per_node left at 110: 1,000 Pods do not fit the nodes' /24 Pod CIDRs (254 Pod "
         "IPs); the model gives every Pod an IP of its node's block", CILIUM)
@@ -494,7 +496,7 @@ def test_pod_cidrs_outside_the_default_are_spanned(cluster):
     imported = import_kubectl(cluster)
     assert imported.scenario["cluster"] == {"pods_per_node": 110, "provider": "bare-metal",
                                             "pod_cidr": "10.42.0.0/22", "node_cidr_mask": 24,
-                                            "cni_datapath": "vxlan"}
+                                            "cni_datapath": "vxlan", "kernel": "5.4.0"}
     assert imported.notes == (CILIUM,)
 
 
@@ -505,7 +507,7 @@ def test_a_full_span_leaves_the_default_pod_cidr(cluster):
                                                            podCIDRs=cidrs[i]))
     imported = import_kubectl(cluster)
     assert imported.scenario["cluster"] == {"pods_per_node": 110, "provider": "bare-metal",
-                                            "node_cidr_mask": 24, "cni_datapath": "vxlan"}
+                                            "node_cidr_mask": 24, "cni_datapath": "vxlan", "kernel": "5.4.0"}
     assert imported.skipped["IPv6 address"] == 1
     assert imported.notes == (
         "1 node lists no IPv4 spec.podCIDR: the model gives it a block of cluster.pod_cidr",
@@ -754,7 +756,7 @@ def test_a_real_aks_cluster_info_dump_imports_from_its_pods():
                                  "(default/kubernetes, kube-system/kubernetes-dashboard)",)
     # azure:// providerID: a cloud; kubenet: the route controller routes the Pod CIDRs
     assert imported.scenario["cluster"] == {"pods_per_node": 110, "provider": "cloud",
-                                            "node_cidr_mask": 24, "cni_datapath": "native"}
+                                            "node_cidr_mask": 24, "cni_datapath": "native", "kernel": "4.15.0"}
 
 
 def test_trace_on_a_real_dump_picks_a_service_it_can_call(tmp_path):
@@ -880,3 +882,17 @@ def test_a_70000_service_cluster_imports_and_checks_within_the_limits(tmp_path):
     assert done.stdout.startswith(f"wrote {out}: 500 nodes, 70,000 Services, 140,000 endpoints")
     check = run_cli("check", out)
     assert check.returncode == 0, check.stderr
+
+
+def test_the_kernel_is_the_oldest_a_node_reports(cluster):
+    versions = ["6.6.117-45.11.2.tl4.x86_64", "5.15.0-1051-azure", "6.1.100+"]
+    each_node(cluster, lambda i, node: node["status"]["nodeInfo"].update(kernelVersion=versions[i]))
+    imported = import_kubectl(cluster)
+    assert imported.scenario["cluster"]["kernel"] == "5.15.0"
+    assert "nodes run different kernels (3 versions): cluster.kernel 5.15.0, the oldest " \
+           "(5.15.0-1051-azure)" in imported.notes
+    each_node(cluster, lambda i, node: node["status"]["nodeInfo"].update(kernelVersion="unknown"))
+    assert "kernel" not in import_kubectl(cluster).scenario["cluster"]
+    each_node(cluster, lambda i, node: node["status"]["nodeInfo"].update(kernelVersion=[5]))
+    with pytest.raises(NetmodelError, match="kernelVersion"):
+        import_kubectl(cluster)

@@ -247,7 +247,7 @@ def test_conntrack_figure_when_the_columns_are_there():
     left, right = summary_figures(df, ["workload.rate"])["workload.rate__conntrack"].axes[:2]
     assert left.get_lines()[0].get_ydata().tolist() == [24_000.0, 120_000.0]
     assert right.get_lines()[0].get_ydata().tolist() == pytest.approx([18.31, 91.55], abs=0.01)
-    assert right.get_ylabel() == "of nf_conntrack_max (%)"
+    assert right.get_ylabel() == "of the conntrack table (%)"
 
 
 def test_a_sweep_without_measured_requests_plots_a_note_instead_of_failing(tmp_path):

@@ -122,7 +122,7 @@ def test_unknown_key_names_line_and_known_keys(tmp_path):
                  "nic_speed, mtu, cni_datapath, offloads, softirq_cores, provider, "
                  "node_network, pod_cidr, node_cidr_mask, service_cidr, conntrack_max, "
                  "conntrack_time_wait, netdev_max_backlog, nic_rx_ring, tcp_syn_retries, "
-                 "tcp_retries2, tcp_rto_min)")
+                 "tcp_retries2, tcp_rto_min, kernel)")
 
 
 def test_unknown_top_level_section(tmp_path):
@@ -344,6 +344,7 @@ def test_docs_name_every_field_and_cost_parameter():
     from netmodel.scenario.schema import (
         Cluster,
         ControlPlane,
+        Ebpf,
         InventoryNode,
         InventoryService,
         KubeProxy,
@@ -358,7 +359,7 @@ def test_docs_name_every_field_and_cost_parameter():
 
     docs = (REPO / "docs" / "scenarios.md").read_text(encoding="utf-8")
     names = [*PARAMETERS]
-    for model in (Scenario, Cluster, Services, KubeProxy, Workload, Server, Run, InventoryNode,
+    for model in (Scenario, Cluster, Services, KubeProxy, Ebpf, Workload, Server, Run, InventoryNode,
                   InventoryService, ControlPlane, RollingUpdate, Scale, NodeFailure):
         names += [n for n in model.model_fields if n != "sweep"]
     assert [n for n in names if f"| `{n}` |" not in docs and f"### `{n}`" not in docs] == []

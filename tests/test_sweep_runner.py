@@ -58,7 +58,8 @@ def fake_runner(scenario, profile, control_sink=None, engine="auto"):
                "setup_mean_s": p50 / 2, "throughput_rps": 1000.0 / 3,
                "rule_lookup_cpu_s_per_request": p50 / 7, "softirq_cpu_s_per_request": p50 / 3,
                "cross_node_share": 0.5 if kind == "pod-clusterip" else 1.0,
-               "endpoint_load_skew": 1.0, "conntrack_entries": 40.0 * n, "conntrack_fill": 1e-3,
+               "endpoint_load_skew": 1.0, "conntrack_table": "nf_conntrack",
+                   "conntrack_entries": 40.0 * n, "conntrack_fill": 1e-3, "conntrack_evictions": 0,
                **dict.fromkeys(CONTROL_PLANE_COLUMNS, math.nan),
                "replications": scenario.run.replications}
         assert tuple(row) == COLUMNS

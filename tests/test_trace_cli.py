@@ -16,8 +16,8 @@ def test_trace_prints_every_hop_and_totals(tmp_path, capsys):
     path.write_text(SCENARIO)
     assert main(["trace", str(path), "--traffic", "external-nodeport"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == ("external-nodeport to Service default/svc-0 (ClusterIP 10.96.0.2), "
-                      "kube-proxy iptables, CNI vxlan")
+    assert out[0] == ("external-nodeport to Service default/svc-0 (ClusterIP 10.96.0.2); "
+                      "kube-proxy iptables, netfilter conntrack, vxlan Pod network")
     assert "no ExternalIP (bare metal)" in out[1]
     assert out[2].split()[:6] == ["phase", "layer", "where", "component", "zero-load", "station"]
     assert any("nodeport-lookup" in line and "rules walked" in line for line in out)

@@ -11,6 +11,7 @@ import pytest
 from netmodel.costs.model import CostModel
 from netmodel.engines import simulate
 from netmodel.paths import Placement, route
+from netmodel.paths.dataplane import dataplane_of
 from netmodel.runner.point import run_point
 from netmodel.vocabulary import COMPLETED, SERVER_QUEUE_FULL
 from tests.conftest import make_scenario
@@ -56,7 +57,7 @@ def test_validation_tigera_ipvs_client_node_cpu_per_connection(profile):
     sc = make_scenario(cluster={"cni_datapath": "native", "nodes": 2},
                        kube_proxy={"mode": "ipvs"})
     connect, request = CostModel(profile, sc).route_plans(
-        route("pod-clusterip", Placement(same_node=False), "native"))
+        route("pod-clusterip", Placement(same_node=False), dataplane_of(sc)))
     lookup = profile["ipvs_lookup"]
     client = lookup + sum(s.seconds for s in connect + request if s.kind == "cpu" and s.at == "client")
     assert client == pytest.approx(80e-6, rel=0.30)

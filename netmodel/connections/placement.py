@@ -24,6 +24,7 @@ from netmodel.cluster.topology import Topology
 from netmodel.controlplane.churn import ProgrammedEndpoints
 from netmodel.costs.model import LOOKUPS, CostModel
 from netmodel.paths import EXTERNAL_CLIENT, Placement, Route, dns_queries, route
+from netmodel.paths.dataplane import dataplane_of
 from netmodel.paths.reachability import load_balancer_provider
 from netmodel.scenario.schema import Scenario
 from netmodel.vocabulary import NO_ENDPOINTS, NO_LOCAL_ENDPOINT, STALE_ENDPOINT
@@ -68,7 +69,7 @@ class RuleWalk(NamedTuple):
     def describe(self, mode: str) -> str:
         """What the walk does, in kube-proxy's words."""
         if mode != "iptables":
-            return f"one {mode} lookup"
+            return f"one {'BPF map' if mode == 'ebpf' else mode} lookup"
         if self.chain == "KUBE-NODEPORTS":
             where = f"all {self.length:,} of KUBE-SERVICES, then rank {self.rank:,} in KUBE-NODEPORTS"
         else:
@@ -405,11 +406,11 @@ def place_connections(placer: Placer, kinds: list[str], service: np.ndarray,
 
 
 def route_of(scenario: Scenario, kind: str, placement: Placement) -> Route:
-    """The route of a connection of `kind` with `placement` in this scenario: its CNI data
-    path, TLS at the Ingress controller, and a cloud load balancer where one stands in front
+    """The route of a connection of `kind` with `placement` in this scenario: its data
+    plane (`dataplane_of`), TLS at the Ingress controller, and a cloud load balancer where one stands in front
     of the node ports (a LoadBalancer Service, or an Ingress controller exposed as one)."""
     ext = scenario.external
     behind_lb = kind == "external-loadbalancer" or (
         kind == "external-ingress" and ext.ingress.service_type == "LoadBalancer")
-    return route(kind, placement, scenario.cluster.cni_datapath, tls=ext.ingress.tls,
+    return route(kind, placement, dataplane_of(scenario), tls=ext.ingress.tls,
                  cloud_lb=behind_lb and load_balancer_provider(scenario) == "cloud")

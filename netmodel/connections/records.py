@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netmodel.connections.conntrack import conntrack_entries
+from netmodel.connections.conntrack import conntrack_entries, conntrack_table
 from netmodel.connections.placement import ABSENT, Connections
 from netmodel.connections.workload import Demand
 from netmodel.controlplane.syncloop import ControlPlaneResult
@@ -51,6 +51,8 @@ class Records:
     connected: np.ndarray | None = None
     packet_drops: np.ndarray | None = None
     """(requests, PACKET_DROPS): packets of each request dropped at each point (each sent again)."""
+    ct_evictions: np.ndarray | None = None
+    """Per request: entries a full LRU conntrack map (BPF) evicted for its connection's set-up."""
     control: ControlPlaneResult | None = None
     """The replication's control-plane run, when `control_plane.enabled`."""
     conntrack_entries: float = float("nan")
@@ -71,6 +73,7 @@ class Recorder:
         self.end = np.full(n, np.nan)
         self.connected = np.full(n, np.nan)
         self.packet_drops = np.zeros((n, len(PACKET_DROPS)), dtype=np.int16)
+        self.ct_evictions = np.zeros(n, dtype=np.int16)
         self.lookup_cpu = np.zeros(n)
         self.softirq_cpu = np.zeros(n)
         arrived = demand.clock < stop  # an arrival at the stop instant is not processed
@@ -100,8 +103,8 @@ class Recorder:
         run = scenario.run
         last = demand.last_arrival
         conntrack = conntrack_entries(demand, connections, self.end, run.warmup, last, stop,
-                                      scenario.cluster.conntrack_time_wait)
+                                      conntrack_table(scenario).hold)
         return Records(self.kind, self.status, self.start, self.end, self.lookup_cpu,
                        self.softirq_cpu, self.cross, self.endpoint, endpoint_offsets, run.warmup,
                        last, connected=self.connected, packet_drops=self.packet_drops,
-                       conntrack_entries=conntrack)
+                       ct_evictions=self.ct_evictions, conntrack_entries=conntrack)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netmodel.cluster.topology import Topology, build_topology
-from netmodel.connections.conntrack import conntrack_prefill
+from netmodel.connections.conntrack import TableSpec, conntrack_prefill, conntrack_table
 from netmodel.connections.placement import Connection, Connections, Placer, place_connections, route_of
 from netmodel.connections.records import Recorder, Records
 from netmodel.connections.vectorized import place_static
@@ -47,8 +47,10 @@ class Replication:
     """The plans of each of `connections.routes`."""
     stop: float
     """When the run stops: the last arrival plus `run.drain` (default: the timeout)."""
+    conntrack: TableSpec
+    """The conntrack table every node has (netfilter's or the BPF map; conntrack.py)."""
     conntrack_prefill: np.ndarray
-    """Entries in TIME_WAIT on each node when the run starts (conntrack.py)."""
+    """Closed connections' entries on each node when the run starts (conntrack.py)."""
     control: ControlPlaneResult | None
     programmed: ProgrammedEndpoints | None
 
@@ -95,7 +97,7 @@ def describe(scenario: Scenario, profile: Profile, index: int) -> Replication:
     plans = tuple(costs.route_plans(route_of(scenario, kind, placement))
                   for kind, placement in connections.routes)
     drain = scenario.run.drain if scenario.run.drain is not None else scenario.workload.timeout
-    prefill = conntrack_prefill(demand, connections, scenario.cluster.conntrack_time_wait,
-                                topology.nodes)
+    table = conntrack_table(scenario)
+    prefill = conntrack_prefill(demand, connections, table.hold, topology.nodes)
     return Replication(scenario, profile, index, costs, topology, demand, connections, plans,
-                       demand.last_arrival + drain, prefill, control, programmed)
+                       demand.last_arrival + drain, table, prefill, control, programmed)

@@ -18,14 +18,19 @@ import numpy as np
 from netmodel.cluster.rules import iptables_nodeport_rules_walked, iptables_rules_walked
 from netmodel.costs.profile import Profile
 from netmodel.paths import EXTERNAL_CLIENT, Hop, Leg, Route
+from netmodel.paths.dataplane import dataplane_of
 from netmodel.scenario.schema import Scenario
 
 _PER_SEGMENT_CPU = {
     "tcp-stack-tx": "tcp_stack_tx", "tcp-stack-rx": "tcp_stack_rx", "nic-rx": "nic_rx",
     "veth": "veth", "bridge": "bridge", "conntrack": "conntrack_established",
     "vxlan-encap": "vxlan_encap", "vxlan-decap": "vxlan_decap",
+    "netfilter": "netfilter_established", "ipvs-conn": "ipvs_established",
+    "bpf-ct": "bpf_ct_lookup", "bpf-redirect": "bpf_redirect", "bpf-lb": "bpf_lb_packet",
 }
 """Path component -> profile parameter charged once per offload segment."""
+_PER_PACKET_CPU = {"xdp-rx": "xdp_rx"}
+"""Path component -> profile parameter charged once per MTU packet (XDP runs before GRO)."""
 
 _PER_MESSAGE = {
     "wakeup": "rx_wakeup", "connection-setup": "connection_setup", "snat": "snat_setup",
@@ -85,6 +90,7 @@ class CostModel:
         self.profile = profile
         self.scenario = scenario
         self.mode = scenario.kube_proxy.mode
+        self.dataplane = dataplane_of(scenario)
 
     # -- packets ---------------------------------------------------------------------
     def mss(self) -> float:
@@ -117,6 +123,8 @@ class CostModel:
         delay seconds); the per-connection parts (`VARIABLE`) are 0 here."""
         if hop.component in _PER_SEGMENT_CPU:
             return self.cpu_segments(payload) * self.profile[_PER_SEGMENT_CPU[hop.component]]
+        if hop.component in _PER_PACKET_CPU:
+            return self.packets(payload) * self.profile[_PER_PACKET_CPU[hop.component]]
         if hop.component in _PER_MESSAGE:
             return self.profile[_PER_MESSAGE[hop.component]]
         if hop.component == "internet":
@@ -187,11 +195,14 @@ class CostModel:
 
     def nodeport_lookup_seconds(self, rules_in_kube_services: int, nodeport_rank, endpoint_index):
         """CPU seconds for a NEW connection to a NodePort: iptables walks all of
-        KUBE-SERVICES before KUBE-NODEPORTS; the other modes look up in O(1)."""
+        KUBE-SERVICES before KUBE-NODEPORTS; the other modes look up in O(1) (eBPF with
+        Maglev: one more table lookup)."""
         if self.mode == "iptables":
             walked = iptables_nodeport_rules_walked(rules_in_kube_services, nodeport_rank,
                                                     endpoint_index)
             return walked * self.profile["iptables_rule"]
+        if self.dataplane.maglev:
+            return self._flat(nodeport_rank) + self.profile["ebpf_maglev_lookup"]
         return self._flat(nodeport_rank)
 
     def _flat(self, like):

@@ -55,13 +55,13 @@ class FastEngine:
             conns.endpoint, conns.replica, conns.lookup, demand.app, _dead(rep), servers, base,
             sc.workload.server.queue_limit, sc.external.kubectl.max_requests_inflight,
             float(sc.workload.timeout), conns.path_nodes.astype(np.int32),
-            rep.conntrack_prefill.astype(np.int64), sc.cluster.conntrack_max,
-            float(sc.cluster.conntrack_time_wait), sc.cluster.netdev_max_backlog * sc.cluster.softirq_cores,
+            rep.conntrack_prefill.astype(np.int64), rep.conntrack.limit, float(rep.conntrack.hold),
+            rep.conntrack.lru, sc.cluster.netdev_max_backlog * sc.cluster.softirq_cores,
             sc.cluster.nic_rx_ring, sc.cluster.tcp_syn_retries, sc.cluster.tcp_retries2,
             float(sc.cluster.tcp_rto_min))
         events = kernel.walk(inputs, _plans(rep.plans),
                              kernel.Outputs(rec.start, rec.end, rec.status, rec.softirq_cpu,
-                                            rec.connected, rec.packet_drops))
+                                            rec.connected, rec.packet_drops, rec.ct_evictions))
         return dataclasses.replace(rep.finish(rec), events=int(events))
 
 

@@ -48,10 +48,10 @@ Plans = namedtuple("Plans", "start length kind at to seconds first delay var sta
 """Flattened plans: plan 2 r is route r's set-up, 2 r + 1 its request plan; steps as arrays."""
 Inputs = namedtuple("Inputs", "stop arrival dropped first nreq route role_node endpoint replica "
                               "lookups app dead servers base queue_limit inflight_limit timeout "
-                              "path_nodes prefill conntrack_max time_wait backlog ring "
+                              "path_nodes prefill conntrack_max time_wait lru backlog ring "
                               "syn_retries retries2 rto_min")
 """One replication: per connection and per request arrays, the stations' servers, limits."""
-Outputs = namedtuple("Outputs", "start end status softirq_cpu connected packet_drops")
+Outputs = namedtuple("Outputs", "start end status softirq_cpu connected packet_drops ct_evictions")
 """The record arrays the loop writes into."""
 
 _URGENT, _NORMAL = 0, 1 << 62
@@ -141,15 +141,33 @@ def _send(c, s, now, n, dst, s_sec, base, rsub, rstep, rstation, heap_t, heap_k,
 
 
 @njit(inline="always")
-def _table_full(node, now, x, live, head, exp_t, exp_next):
-    """Whether node's conntrack table is full at `now`, its expired entries let go first."""
+def _table_full(node, now, x, live, head, exp_t, exp_next, cap):
+    """Whether node's conntrack table is full at `now`, its expired entries let go first
+    (as conntrack.ConntrackTables.full)."""
     h = head[node]
     while h >= 0 and exp_t[h] <= now:
         h = exp_next[h]
         live[node] -= 1
     head[node] = h
-    before = int(x.prefill[node] * (x.time_wait - now) / x.time_wait) if now < x.time_wait else 0
-    return before + live[node] >= x.conntrack_max
+    return _prefilled(node, now, x, cap) + live[node] >= x.conntrack_max
+
+
+@njit(inline="always")
+def _prefilled(node, now, x, cap):
+    """Prefilled entries still held at `now` (as ConntrackTables._before)."""
+    left = int(x.prefill[node] * (x.time_wait - now) / x.time_wait) if now < x.time_wait else 0
+    return min(left, cap[node])
+
+
+@njit(inline="always")
+def _evict(node, now, x, live, head, exp_next, cap):
+    """A full LRU map drops its oldest entry (as ConntrackTables.evict)."""
+    h = head[node]
+    if h >= 0:
+        head[node] = exp_next[h]
+        live[node] -= 1
+    elif _prefilled(node, now, x, cap) > 0:
+        cap[node] = _prefilled(node, now, x, cap) - 1
 
 
 @njit(cache=True)
@@ -193,6 +211,7 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
     tracked = np.zeros(n, np.bool_)   # holds conntrack entries on its path
     # -- conntrack: live entries per node, each node's expiries in order (a linked list) ----
     live = np.zeros(x.prefill.size, np.int64)
+    prefill_cap = x.prefill.copy()
     ct_head = np.full(x.prefill.size, -1, np.int64)
     ct_tail = np.full(x.prefill.size, -1, np.int64)
     ct_cap = 1024
@@ -304,13 +323,20 @@ def walk(x, p, out):  # noqa: C901 - one compiled loop, see the module docstring
                 cpu[c] = 0.0
                 inapi[c] = False
             if connecting[c]:  # the SYN needs an entry in each conntrack table on its path
-                full = False
+                full = 0
                 for k in range(path_nodes.shape[1]):
                     node = path_nodes[c, k]
-                    if node >= 0 and _table_full(node, now, x, live, ct_head, exp_t, exp_next):
-                        full = True
-                        break
-                if full:
+                    if node >= 0 and _table_full(node, now, x, live, ct_head, exp_t, exp_next,
+                                                 prefill_cap):
+                        full += 1
+                if full and x.lru:  # an LRU map (BPF conntrack) evicts its oldest entry
+                    for k in range(path_nodes.shape[1]):
+                        node = path_nodes[c, k]
+                        if node >= 0 and _prefilled(node, now, x, prefill_cap) + live[node] >= \
+                                x.conntrack_max:
+                            _evict(node, now, x, live, ct_head, exp_next, prefill_cap)
+                    out.ct_evictions[req[c]] += full
+                elif full:
                     drops[req[c], _CONNTRACK_FULL] += 1
                     if attempt[c] >= x.syn_retries:
                         for k in range(req[c], first[c] + nreq[c]):

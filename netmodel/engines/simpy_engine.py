@@ -83,8 +83,7 @@ class _Run:
         self._requests_of = rep.demand.requests.tolist()
         cluster = sc.cluster
         self._backlog = cluster.netdev_max_backlog * cluster.softirq_cores
-        self._tables = ConntrackTables(rep.conntrack_prefill, cluster.conntrack_max,
-                                       cluster.conntrack_time_wait)
+        self._tables = ConntrackTables(rep.conntrack_prefill, rep.conntrack)
 
     def run(self) -> Records:
         self.env.process(self._arrivals())
@@ -122,15 +121,19 @@ class _Run:
 
     def _conntrack_insert(self, nodes: list[int], r0: int):
         """SimPy generator: the SYN gets an entry in every node's table on its path, or is
-        dropped where one is full and sent again after 1 s, 2 s, ... (tcp_syn_retries)."""
-        attempt = 0
-        while self._tables.full(nodes, self.env.now):
+        dropped where one is full and sent again after 1 s, 2 s, ... (tcp_syn_retries); a
+        full LRU map (BPF conntrack) evicts its oldest entry instead."""
+        tables, attempt = self._tables, 0
+        while (full := tables.full(nodes, self.env.now)) and not tables.lru:
             self.rec.packet_drops[r0, CONNTRACK_FULL] += 1
             if attempt >= self.rep.scenario.cluster.tcp_syn_retries:
                 return RETRIES_EXHAUSTED
             yield self.env.timeout(SYN_RTO * 2.0**attempt)
             attempt += 1
-        self._tables.insert(nodes)
+        for node in full:  # an LRU map evicts its oldest entry instead
+            tables.evict(node, self.env.now)
+        self.rec.ct_evictions[r0] += len(full)
+        tables.insert(nodes)
         return 0
 
     def _requests(self, r0, n, endpoint, connect, request, where, stations, lookup):

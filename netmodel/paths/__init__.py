@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from netmodel.paths.dataplane import Dataplane
+
 Layer = Literal["node", "pod", "service", "external"]
 Role = Literal["client", "external-client", "entry", "proxy", "server", "lb", "dns"]
 EXTERNAL_CLIENT = "external-client"
@@ -77,74 +79,203 @@ class Placement:
 
 
 # -- messages between Pods ----------------------------------------------------------
-def pod_to_pod(src: str, dst: str, same_node: bool, cni_datapath: str,
-               wakeup: bool = True) -> tuple[Hop, ...]:
-    """Hops of one message from a Pod on role `src`'s node to a Pod on role `dst`'s node."""
-    out = (Hop("pod", "tcp-stack-tx", src, "softirq", "socket write, TCP/IP transmit"),
-           Hop("pod", "veth", src, "softirq", "leave the Pod netns through its veth pair"),
-           Hop("pod", "bridge", src, "softirq", "cni0 bridge / host routing"),
-           Hop("service", "conntrack", src, "softirq", "netfilter conntrack: established hit"))
+def pod_to_pod(src: str, dst: str, same_node: bool, dp: Dataplane, wakeup: bool = True,
+               nat_at: str | None = None) -> tuple[Hop, ...]:
+    """Hops of one message from a Pod on role `src`'s node to a Pod on role `dst`'s node;
+    `nat_at`: the role whose node translates a ClusterIP flow's every packet (IPVS, or eBPF
+    without socket LB), if any."""
+    out = _out_of_pod(src, dp, nat_at == src)
     if same_node:
-        return out + _into_pod(src, wakeup)
-    return out + _node_to_node(src, dst, cni_datapath) + _into_pod(dst, wakeup)
+        return out + _local_delivery(src, dp, wakeup)
+    return out + _node_to_node(src, dst, dp) + _into_pod(dst, dp, wakeup, nat_at == dst)
 
 
-def _node_to_node(src: str, dst: str, cni_datapath: str) -> tuple[Hop, ...]:
-    """From one node's host netns to another node's, over the Pod network."""
-    vxlan = cni_datapath == "vxlan"
+def _out_of_pod(at: str, dp: Dataplane, nat: bool = False) -> tuple[Hop, ...]:
+    """A Pod's message from its socket to where the node sends it on."""
+    return (Hop("pod", "tcp-stack-tx", at, "softirq", "socket write, TCP/IP transmit"),
+            Hop("pod", "veth", at, "softirq", "leave the Pod netns through its veth pair")
+            ) + _egress(at, dp, nat)
+
+
+def _egress(at: str, dp: Dataplane, nat: bool) -> tuple[Hop, ...]:
+    """The node's work on a packet leaving a Pod."""
+    hops = _service_nat(at, dp) if nat else ()
+    if dp.ebpf:
+        hops += (Hop("service", "bpf-ct", at, "softirq", "tc at the Pod's veth: BPF conntrack map lookup"),)
+    if dp.bpf_host_routing:
+        return hops + (Hop("pod", "bpf-redirect", at, "softirq", "eBPF host routing: FIB lookup, "
+                           "bpf_redirect_neigh to the NIC (or _peer to a Pod here), no netfilter"),)
+    return hops + _host_stack(at, dp)
+
+
+def _host_stack(at: str, dp: Dataplane) -> tuple[Hop, ...]:
+    """Routing and netfilter in the node's host netns (every mode but eBPF host routing)."""
+    return (Hop("pod", "bridge", at, "softirq", "cni0 bridge / host routing"),
+            Hop("service", "netfilter", at, "softirq",
+                f"netfilter hooks: {_NETFILTER_CHAINS[dp.proxy]}"),
+            Hop("service", "conntrack", at, "softirq", "netfilter conntrack: established hit"))
+
+
+_NETFILTER_CHAINS = {
+    "iptables": "kube-proxy's filter chains for established packets (KUBE-FORWARD)",
+    "nftables": "kube-proxy's nftables base chains for established packets",
+    "ipvs": "kube-proxy's filter chains (KUBE-FORWARD, ipset matches)",
+    "ebpf": "the CNI's iptables chains (legacy host routing)",
+}
+
+
+def _service_nat(at: str, dp: Dataplane) -> tuple[Hop, ...]:
+    """Per-packet translation of a ClusterIP flow where no connect()-time LB did it."""
+    if dp.proxy == "ipvs":
+        return (Hop("service", "ipvs-conn", at, "softirq", "IPVS connection table: translate"),)
+    if dp.ebpf:
+        return (Hop("service", "bpf-lb", at, "softirq", "tc: service map lookup, DNAT / reverse NAT"),)
+    return ()
+
+
+def _node_to_node(src: str, dst: str, dp: Dataplane, tunnel: bool = False,
+                  xdp: bool = False) -> tuple[Hop, ...]:
+    """From one node's host side onto the wire and to another node's driver (`xdp`: whose
+    XDP program takes the packet before an skb exists)."""
+    vxlan = tunnel or dp.cni == "vxlan"
+    receive = _xdp(dst) if xdp else \
+        Hop("node", "nic-rx", dst, "softirq", "NIC driver receive, NAPI poll, GRO, IP receive")
     return ((Hop("pod", "vxlan-encap", src, "softirq", "VXLAN encapsulation (+50 B)"),) if vxlan else ()) + (
         Hop("node", "wire", src, "nic", "NIC transmit, link and switch port, at line rate", to=dst),
-        Hop("node", "nic-rx", dst, "softirq", "NIC driver receive, NAPI poll, GRO, IP receive"),
-    ) + ((Hop("pod", "vxlan-decap", dst, "softirq", "VXLAN decapsulation"),) if vxlan else ()) + (
-        Hop("service", "conntrack", dst, "softirq", "netfilter conntrack: established hit"),
-        Hop("pod", "bridge", dst, "softirq", "host routing / cni0 bridge"))
+        receive) + ((Hop("pod", "vxlan-decap", dst, "softirq", "VXLAN decapsulation"),) if vxlan else ())
 
 
-def _into_pod(at: str, wakeup: bool) -> tuple[Hop, ...]:
-    return (Hop("pod", "veth", at, "softirq", "enter the Pod netns through its veth pair"),
-            Hop("pod", "tcp-stack-rx", at, "softirq", "TCP/IP receive, socket queue")) + (
+def _into_pod(at: str, dp: Dataplane, wakeup: bool, nat: bool = False) -> tuple[Hop, ...]:
+    """From the node's driver into the Pod's socket."""
+    if dp.bpf_host_routing:
+        hops = (Hop("service", "bpf-ct", at, "softirq", "tc: BPF conntrack map lookup"),) + (
+            _service_nat(at, dp) if nat else ())
+        return hops + _redirect_in(at, dp) + _socket(at, wakeup)
+    hops = (Hop("service", "netfilter", at, "softirq", f"netfilter hooks: {_NETFILTER_CHAINS[dp.proxy]}"),
+            Hop("service", "conntrack", at, "softirq", "netfilter conntrack: established hit"))
+    hops += _service_nat(at, dp) if nat else ()
+    hops += (Hop("pod", "bridge", at, "softirq", "host routing / cni0 bridge"),)
+    return hops + _local_delivery(at, dp, wakeup)
+
+
+def _redirect_in(at: str, dp: Dataplane) -> tuple[Hop, ...]:
+    """eBPF host routing hands a packet to a Pod: into its netns at once (Cilium's
+    bpf_redirect_peer) or to its veth, through the veth's backlog (Calico)."""
+    if dp.peer_redirect:
+        return (Hop("pod", "bpf-redirect", at, "softirq", "bpf_redirect_peer: into the Pod's netns, "
+                                                          "no veth backlog"),)
+    return (Hop("pod", "bpf-redirect", at, "softirq", "bpf_redirect to the Pod's veth"),
+            Hop("pod", "veth", at, "softirq", "enter the Pod netns through its veth pair"))
+
+
+def _local_delivery(at: str, dp: Dataplane, wakeup: bool) -> tuple[Hop, ...]:
+    """From the node's host side (the egress work done) into a Pod on the same node."""
+    if dp.bpf_host_routing:
+        veth = () if dp.peer_redirect else (
+            Hop("pod", "veth", at, "softirq", "enter the Pod netns through its veth pair"),)
+        return (Hop("service", "bpf-ct", at, "softirq", "the receiving Pod's BPF conntrack "
+                                                        "lookup (ingress policy)"),) + veth + _socket(at, wakeup)
+    ct = (Hop("service", "bpf-ct", at, "softirq", "tc at the Pod's veth: BPF conntrack map lookup"),
+          ) if dp.ebpf else ()
+    return ct + (Hop("pod", "veth", at, "softirq", "enter the Pod netns through its veth pair"),
+                 ) + _socket(at, wakeup)
+
+
+def _socket(at: str, wakeup: bool) -> tuple[Hop, ...]:
+    return (Hop("pod", "tcp-stack-rx", at, "softirq", "TCP/IP receive, socket queue"),) + (
         (Hop("pod", "wakeup", at, "delay", "interrupt moderation and wake-up of the reader"),)
         if wakeup else ())
 
 
-def _out_of_pod(at: str) -> tuple[Hop, ...]:
-    return (Hop("pod", "tcp-stack-tx", at, "softirq", "socket write, TCP/IP transmit"),
-            Hop("pod", "veth", at, "softirq", "leave the Pod netns through its veth pair"),
-            Hop("pod", "bridge", at, "softirq", "cni0 bridge / host routing"),
-            Hop("service", "conntrack", at, "softirq", "netfilter conntrack: established hit"))
-
-
 # -- the node network from and to the outside ----------------------------------------
-def from_outside(entry: str) -> tuple[Hop, ...]:
-    """An external client's packet reaching the `entry` node's NIC."""
-    return (Hop("external", "internet", EXTERNAL_CLIENT, "delay", "external client to the cluster edge"),
-            Hop("node", "wire", EXTERNAL_CLIENT, "nic", "into the node's NIC at line rate", to=entry),
-            Hop("node", "nic-rx", entry, "softirq", "NIC driver receive, NAPI poll, IP receive"),
-            Hop("service", "conntrack", entry, "softirq", "netfilter conntrack"))
+def from_outside(entry: str, dp: Dataplane, forwarded: bool = False) -> tuple[Hop, ...]:
+    """An external client's packet reaching the `entry` node and its first lookup there;
+    `forwarded`: it goes on to another node (XDP handles those without an skb)."""
+    hops = (Hop("external", "internet", EXTERNAL_CLIENT, "delay", "external client to the cluster edge"),
+            Hop("node", "wire", EXTERNAL_CLIENT, "nic", "into the node's NIC at line rate", to=entry))
+    return hops + _entry_receive(entry, dp, forwarded)
+
+
+def _entry_receive(entry: str, dp: Dataplane, forwarded: bool) -> tuple[Hop, ...]:
+    """The entry node's receive of a packet of a NodePort flow."""
+    if not dp.ebpf:
+        return (Hop("node", "nic-rx", entry, "softirq", "NIC driver receive, NAPI poll, IP receive"),
+                Hop("service", "netfilter", entry, "softirq", f"netfilter hooks: {_NETFILTER_CHAINS[dp.proxy]}"),
+                Hop("service", "conntrack", entry, "softirq", "netfilter conntrack")) + (
+            (Hop("service", "ipvs-conn", entry, "softirq", "IPVS connection table: translate"),)
+            if dp.proxy == "ipvs" else ())
+    if dp.xdp and forwarded:
+        return (_xdp(entry),)
+    return (Hop("node", "nic-rx", entry, "softirq", "NIC driver receive, NAPI poll"),
+            Hop("service", "bpf-ct", entry, "softirq", "tc at the NIC: BPF conntrack / NAT map lookup"))
+
+
+def _xdp(at: str) -> Hop:
+    """A NodePort packet for another node (or its reply), handled whole at XDP."""
+    return Hop("node", "xdp-rx", at, "softirq", "XDP in the NIC driver, before an skb exists: "
+               "BPF conntrack/NAT map lookup, rewrite, XDP_TX out of the same NIC")
+
+
+def _entry_send(entry: str, dp: Dataplane, to: str) -> tuple[Hop, ...]:
+    """The entry node sends a translated packet on (to another node or the client)."""
+    if not dp.ebpf:
+        return (Hop("pod", "bridge", entry, "softirq", "route to the endpoint's Pod CIDR")
+                if to != EXTERNAL_CLIENT else Hop("pod", "bridge", entry, "softirq", "route to the client"),)
+    if dp.xdp:
+        return ()  # XDP_TX: out of the NIC it came in on, in the driver
+    return (Hop("pod", "bpf-redirect", entry, "softirq", "tc: bpf_redirect_neigh out of the NIC"),)
 
 
 def to_outside(exit_: str) -> tuple[Hop, ...]:
     """A reply leaving node `exit_` for the external client."""
-    return (Hop("service", "conntrack", exit_, "softirq", "conntrack: reverse NAT of the reply"),
-            Hop("node", "wire", exit_, "nic", "NIC transmit at line rate", to=EXTERNAL_CLIENT),
+    return (Hop("node", "wire", exit_, "nic", "NIC transmit at line rate", to=EXTERNAL_CLIENT),
             Hop("external", "internet", EXTERNAL_CLIENT, "delay", "cluster edge to the external client"))
 
 
-def entry_to_pod(entry: str, dst: str, local: bool, cni_datapath: str,
+def entry_to_pod(entry: str, dst: str, local: bool, dp: Dataplane,
                  wakeup: bool = True) -> tuple[Hop, ...]:
-    """After DNAT on the entry node: into a Pod on the same node, or over the Pod network
-    to the endpoint's node (the second node hop)."""
-    routed = (Hop("pod", "bridge", entry, "softirq", "route to the endpoint's Pod CIDR"),)
+    """After the entry node's translation: into a Pod on the same node, or on to the
+    endpoint's node (the second node hop; through a VXLAN tunnel under Calico's tunnel mode)."""
     if local:
-        return routed + _into_pod(entry, wakeup)
-    return routed + _node_to_node(entry, dst, cni_datapath) + _into_pod(dst, wakeup)
+        return _local_entry(entry, dp, wakeup)
+    return _entry_send(entry, dp, dst) + _node_to_node(entry, dst, dp, _tunnel(dp)) + \
+        _into_pod(dst, dp, wakeup)
 
 
-def pod_to_entry(src: str, entry: str, local: bool, cni_datapath: str) -> tuple[Hop, ...]:
-    """A reply from the endpoint Pod back to the entry node (conntrack un-NATs it there)."""
-    if local:
-        return _out_of_pod(src)
-    return _out_of_pod(src) + _node_to_node(src, entry, cni_datapath)
+def _local_entry(at: str, dp: Dataplane, wakeup: bool) -> tuple[Hop, ...]:
+    """From the entry node's receive into a Pod on the same node."""
+    if dp.bpf_host_routing:
+        return _redirect_in(at, dp) + _socket(at, wakeup)
+    if dp.ebpf:  # legacy host routing: up the host stack to the Pod's veth
+        return _host_stack(at, dp) + _local_delivery(at, dp, wakeup)
+    return (Hop("pod", "bridge", at, "softirq", "route to the endpoint's Pod CIDR"),
+            ) + _local_delivery(at, dp, wakeup)
+
+
+def pod_to_client(src: str, entry: str, local: bool, dp: Dataplane) -> tuple[Hop, ...]:
+    """A reply from the endpoint Pod to the external client: back through the entry node,
+    whose conntrack (or BPF NAT map) un-translates it, or straight out under DSR."""
+    out = _out_of_pod(src, dp)
+    if local or dp.external == "dsr":
+        return out + to_outside(src)
+    xdp = dp.ebpf and dp.xdp
+    back = out + _node_to_node(src, entry, dp, _tunnel(dp), xdp)
+    if xdp:
+        undo = ()  # the XDP program un-translates and sends it back in the driver
+    elif dp.ebpf:
+        undo = (Hop("service", "bpf-ct", entry, "softirq", "BPF NAT map: reverse NAT of the reply"),
+                ) + _entry_send(entry, dp, EXTERNAL_CLIENT)
+    else:
+        undo = (Hop("service", "netfilter", entry, "softirq", f"netfilter hooks: {_NETFILTER_CHAINS[dp.proxy]}"),
+                Hop("service", "conntrack", entry, "softirq", "conntrack: reverse NAT of the reply")) + (
+            (Hop("service", "ipvs-conn", entry, "softirq", "IPVS connection table: reverse NAT"),)
+            if dp.proxy == "ipvs" else ())
+    return back + undo + to_outside(entry)
+
+
+def _tunnel(dp: Dataplane) -> bool:
+    """Whether NodePort traffic between nodes rides a VXLAN tunnel whatever the Pod network."""
+    return dp.external == "tunnel"
 
 
 # -- DNS -------------------------------------------------------------------------------
@@ -168,49 +299,73 @@ def dns_queries(name: str, ndots: int, host_search_domains: int) -> int:
     return found_at.get(name, CLUSTER_SEARCH_DOMAINS + host_search_domains + 1)
 
 
-def _dns(p: Placement, dp: str) -> tuple[Leg, ...]:
+def _dns(p: Placement, dp: Dataplane) -> tuple[Leg, ...]:
     legs: list[Leg] = []
+    nat = "client" if _nat_per_packet(dp) else None
     for i in range(p.dns_queries):
         query = (Hop("service", "dns-rule-lookup", "client", "softirq",
-                     "kube-proxy rules: kube-dns ClusterIP -> CoreDNS Pod (a new UDP flow)"),
-                 ) + pod_to_pod("client", "dns", p.dns_same_node, dp)
+                     f"{_LOOKUP_ACTION[_lookup_kind(dp)]}: kube-dns ClusterIP -> CoreDNS Pod "
+                     "(a new UDP flow)"),
+                 ) + pod_to_pod("client", "dns", p.dns_same_node, dp, nat_at=nat)
         answer = (Hop("service", "coredns-query", "dns", "work",
                       "CoreDNS answers (A and AAAA; NXDOMAIN for a wrong search domain)"),)
         if p.dns_upstream and i == p.dns_queries - 1:
             answer += (Hop("external", "dns-upstream", "dns", "delay",
                            "cache miss: forwarded to the upstream resolver"),)
         legs += [Leg("empty", query), Leg("empty", answer),
-                 Leg("empty", pod_to_pod("dns", "client", p.dns_same_node, dp))]
+                 Leg("empty", pod_to_pod("dns", "client", p.dns_same_node, dp, nat_at=nat))]
     return tuple(legs)
 
 
 # -- routes ----------------------------------------------------------------------------
-def route(kind: str, p: Placement, cni_datapath: str, *, tls: bool = False,
+def route(kind: str, p: Placement, dp: Dataplane, *, tls: bool = False,
           cloud_lb: bool = False) -> Route:
-    """The route of one connection of `kind` for the placement `p`."""
+    """The route of one connection of `kind` for the placement `p` on data plane `dp`."""
     if kind in ("pod-pod-same-node", "pod-pod-cross-node", "pod-clusterip"):
-        return _in_cluster(kind, p, cni_datapath)
+        return _in_cluster(kind, p, dp)
     if kind in ("external-nodeport", "external-loadbalancer"):
-        return _external_service(kind, p, cni_datapath, cloud_lb and kind == "external-loadbalancer")
+        return _external_service(kind, p, dp, cloud_lb and kind == "external-loadbalancer")
     if kind == "external-ingress":
-        return _ingress(p, cni_datapath, tls, cloud_lb)
+        return _ingress(p, dp, tls, cloud_lb)
     if kind in ("kubectl-proxy", "kubectl-port-forward"):
-        return _kubectl(kind, p, cni_datapath)
+        return _kubectl(kind, p, dp)
     raise ValueError(f"unknown traffic kind {kind!r}")
 
 
-def _in_cluster(kind: str, p: Placement, dp: str) -> Route:
+_LOOKUP_ACTION = {
+    "iptables": "kube-proxy's iptables rules", "ipvs": "IPVS virtual server lookup",
+    "nftables": "kube-proxy's nftables verdict maps",
+    "socket-lb": "socket LB at connect(): service and backend map lookups, no packet NATed",
+    "tc-lb": "tc at the Pod's veth: service and backend map lookups (first packet)",
+}
+
+
+def _lookup_kind(dp: Dataplane) -> str:
+    if not dp.ebpf:
+        return dp.proxy
+    return "socket-lb" if dp.socket_lb else "tc-lb"
+
+
+def _nat_per_packet(dp: Dataplane) -> bool:
+    """Whether a ClusterIP flow's every packet is translated at the client's node by
+    something other than netfilter conntrack (IPVS, or eBPF without socket LB)."""
+    return dp.proxy == "ipvs" or (dp.ebpf and not dp.socket_lb)
+
+
+def _in_cluster(kind: str, p: Placement, dp: Dataplane) -> Route:
     setup = [Hop("pod", "connection-setup", "client", "softirq",
                  "socket, SYN, conntrack entry insert (client side)")]
+    nat = None
     if kind == "pod-clusterip":
         setup.append(Hop("service", "rule-lookup", "client", "softirq",
-                         "kube-proxy rules: ClusterIP -> endpoint (DNAT)"))
-    syn = tuple(setup) + pod_to_pod("client", "server", p.same_node, dp, wakeup=False) + (
+                         f"{_LOOKUP_ACTION[_lookup_kind(dp)]}: ClusterIP -> endpoint"))
+        nat = "client" if _nat_per_packet(dp) else None
+    there = pod_to_pod("client", "server", p.same_node, dp, nat_at=nat)
+    back = pod_to_pod("server", "client", p.same_node, dp, nat_at=nat)
+    syn = tuple(setup) + pod_to_pod("client", "server", p.same_node, dp, wakeup=False, nat_at=nat) + (
         Hop("pod", "connection-setup", "server", "softirq", "SYN receive, accept (server side)"),)
-    return Route(kind, _dns(p, dp) + (Leg("empty", syn),
-                                      Leg("empty", pod_to_pod("server", "client", p.same_node, dp))),
-                 (Leg("request", pod_to_pod("client", "server", p.same_node, dp)), _app(),
-                  Leg("response", pod_to_pod("server", "client", p.same_node, dp))))
+    return Route(kind, _dns(p, dp) + (Leg("empty", syn), Leg("empty", back)),
+                 (Leg("request", there), _app(), Leg("response", back)))
 
 
 def _app() -> Leg:
@@ -226,31 +381,47 @@ def _cloud_lb(present: bool) -> tuple[tuple[Hop, ...], tuple[Hop, ...]]:
             (Hop("external", "cloud-lb-latency", "lb", "delay", "back through the load balancer"),))
 
 
-def _nodeport_in(p: Placement, dp: str, dst: str, local: bool, syn: bool) -> tuple[Hop, ...]:
-    """On the entry node: a SYN walks the NodePort rules (and is masqueraded under policy
-    Cluster); later packets are translated by their conntrack entry."""
+_NODEPORT_ACTION = {
+    "iptables": "kube-proxy's iptables rules: NodePort -> endpoint (DNAT)",
+    "ipvs": "IPVS virtual server of the node IP: NodePort -> endpoint",
+    "nftables": "kube-proxy's nftables verdict maps: NodePort -> endpoint (DNAT)",
+}
+
+
+def _nodeport_in(p: Placement, dp: Dataplane, dst: str, local: bool, syn: bool) -> tuple[Hop, ...]:
+    """On the entry node: a SYN is looked up in the NodePort rules (and masqueraded under
+    policy Cluster where the data plane SNATs); later packets are translated by their
+    conntrack entry."""
     hops: tuple[Hop, ...] = ()
     if syn:
-        hops = (Hop("service", "nodeport-lookup", "entry", "softirq",
-                    "kube-proxy rules: NodePort -> endpoint (DNAT)"),)
-        if p.snat:
+        hops = (Hop("service", "nodeport-lookup", "entry", "softirq", _nodeport_action(dp)),)
+        if p.snat and dp.external == "snat":
             hops += (Hop("service", "snat", "entry", "softirq",
                          "masquerade (externalTrafficPolicy Cluster): client IP lost"),)
     return hops + entry_to_pod("entry", dst, local, dp, wakeup=not syn)
 
 
-def _via_node_port(p: Placement, dp: str, target: str, local: bool, cloud_lb: bool):
+def _nodeport_action(dp: Dataplane) -> str:
+    if not dp.ebpf:
+        return _NODEPORT_ACTION[dp.proxy]
+    where = "XDP" if dp.xdp else "tc at the NIC"
+    pick = "Maglev table" if dp.maglev else "random backend"
+    return f"{where}: service map lookup, {pick}: NodePort -> endpoint"
+
+
+def _via_node_port(p: Placement, dp: Dataplane, target: str, local: bool, cloud_lb: bool):
     """Between an outside client and a Pod on role `target` through a node port (behind a
     cloud LB if any): `inbound(syn)` hops and the `outbound` hops of a reply."""
     lb_in, lb_out = _cloud_lb(cloud_lb)
 
     def inbound(syn: bool) -> tuple[Hop, ...]:
-        return lb_in + from_outside("entry") + _nodeport_in(p, dp, target, local, syn)
+        return lb_in + from_outside("entry", dp, forwarded=not local) + \
+            _nodeport_in(p, dp, target, local, syn)
 
-    return inbound, pod_to_entry(target, "entry", local, dp) + to_outside("entry") + lb_out
+    return inbound, pod_to_client(target, "entry", local, dp) + lb_out
 
 
-def _external_service(kind: str, p: Placement, dp: str, cloud_lb: bool) -> Route:
+def _external_service(kind: str, p: Placement, dp: Dataplane, cloud_lb: bool) -> Route:
     inbound, outbound = _via_node_port(p, dp, "server", p.entry_is_server, cloud_lb)
     syn = inbound(True) + (Hop("pod", "connection-setup", "server", "softirq",
                                 "SYN receive, accept (server side)"),)
@@ -258,7 +429,7 @@ def _external_service(kind: str, p: Placement, dp: str, cloud_lb: bool) -> Route
                  (Leg("request", inbound(False)), _app(), Leg("response", outbound)))
 
 
-def _ingress(p: Placement, dp: str, tls: bool, cloud_lb: bool) -> Route:
+def _ingress(p: Placement, dp: Dataplane, tls: bool, cloud_lb: bool) -> Route:
     inbound, outbound = _via_node_port(p, dp, "proxy", p.entry_is_proxy, cloud_lb)
     accept = (Hop("pod", "connection-setup", "proxy", "softirq", "SYN receive, accept (Ingress controller)"),)
     connect = [Leg("empty", inbound(True) + accept), Leg("empty", outbound)]
@@ -275,7 +446,7 @@ def _ingress(p: Placement, dp: str, tls: bool, cloud_lb: bool) -> Route:
         Leg("request", upstream), _app(), Leg("response", back), Leg("response", outbound)))
 
 
-def _kubectl(kind: str, p: Placement, dp: str) -> Route:
+def _kubectl(kind: str, p: Placement, dp: Dataplane) -> Route:
     """kubectl proxy: HTTP through the API server to the Pod. kubectl port-forward: one
     TCP stream client -> API server -> kubelet on the Pod's node -> the Pod."""
     to_api = (Hop("external", "internet", EXTERNAL_CLIENT, "delay", "kubectl to the API server"),

@@ -130,7 +130,7 @@ PANELS = {
     "stale-window-p99": Panel("stale_window_p99_s", "p99 stale window", "time", point=True),
     "conntrack-entries": Panel("conntrack_entries", "conntrack entries, busiest node", "entries",
                                point=True),
-    "conntrack-fill": Panel("conntrack_fill", "of nf_conntrack_max", "share", point=True),
+    "conntrack-fill": Panel("conntrack_fill", "of the conntrack table", "share", point=True),
 }
 """The standard panels by name (`netmodel.plot(ax, summary, name)`)."""
 

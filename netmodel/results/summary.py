@@ -13,6 +13,7 @@ import math
 import numpy as np
 from scipy import stats
 
+from netmodel.connections.conntrack import conntrack_table
 from netmodel.connections.records import Records
 from netmodel.controlplane.syncloop import ControlPlaneResult
 from netmodel.scenario.schema import Scenario
@@ -46,12 +47,16 @@ handshake with DNS lookups, rule walks, conntrack inserts and, for Ingress, TLS)
 their first request's latency includes. Under keep-alive a request mean hides it; NaN
 for kinds with no set-up modelled (kubectl's)."""
 
-CONNTRACK_COLUMNS = ("conntrack_entries", "conntrack_fill")
-"""Point figures (the same on each of its rows), the mean over replications: steady-state
-conntrack entries on the busiest node (Little's law: connections per second through it x
-(their mean lifetime + cluster.conntrack_time_wait)), and that over cluster.conntrack_max
-(1 = the table is full: the kernel, and the model, drop new connections: packets_dropped_
-conntrack_full)."""
+CONNTRACK_COLUMNS = ("conntrack_table", "conntrack_entries", "conntrack_fill", "conntrack_evictions")
+"""Which table a node's connections live in: `nf_conntrack` (netfilter; size
+cluster.conntrack_max, a closed connection held cluster.conntrack_time_wait) or `bpf-ct`
+(the BPF conntrack map of eBPF host routing; kube_proxy.ebpf.ct_map_size and
+ct_close_timeout). Point figures (the same on each of its rows), the mean over
+replications: steady-state entries on the busiest node (Little's law: connections per
+second through it x (their mean lifetime + the hold)) and that over the table's size
+(1 = full: netfilter drops new connections, packets_dropped_conntrack_full; the BPF map
+evicts its oldest entry). `conntrack_evictions`, per traffic kind: entries the full BPF
+map evicted for new connections (0 under netfilter)."""
 
 TIMEOUT_COLUMNS = ("p50_with_timeouts_s", "p99_with_timeouts_s")
 """p50 and p99 over the measured requests together with those (started after the warm-up)
@@ -87,15 +92,18 @@ def summarize(scenario: Scenario, results: list[Records],
     `control` holds the point's control-plane runs, if any."""
     entries = [r.conntrack_entries for r in results if not math.isnan(r.conntrack_entries)]
     conntrack = (float(np.mean(entries)) if entries else math.nan)
-    point = {"conntrack_entries": conntrack,
-             "conntrack_fill": conntrack / scenario.cluster.conntrack_max,
-             **_control_plane(control), "replications": len(results)}
+    table = conntrack_table(scenario)
+    point = {"conntrack_table": table.name, "conntrack_entries": conntrack,
+             "conntrack_fill": conntrack / table.limit}
+    after = {**_control_plane(control), "replications": len(results)}
     rows = []
     for kind in (k for k in TRAFFIC_KINDS if scenario.workload.mix.get(k, 0) > 0):
         k = TRAFFIC_KINDS.index(kind)
         row = {"kube_proxy.mode": scenario.kube_proxy.mode, "traffic": kind,
                **_outcomes(results, k), **_latency(results, k, scenario.workload.timeout),
-               **_setup(results, k), **_work(results, k), **point}
+               **_setup(results, k), **_work(results, k), **point,
+               "conntrack_evictions": sum(int(r.ct_evictions[r.kind == k].sum()) for r in results),
+               **after}
         assert tuple(row) == COLUMNS, tuple(row)
         rows.append(row)
     return rows

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from netmodel.cluster.addresses import AllocationError, check_allocation
 from netmodel.limits import ENDPOINTS, REQUESTS, SYNCS, WORK
+from netmodel.paths.dataplane import dataplane_problem
 from netmodel.paths.reachability import unreachable
 from netmodel.scenario.schema import DAY, Scenario
 
@@ -22,10 +23,13 @@ class ScenarioCheckError(ValueError):
 
 
 def check_scenario(scenario: Scenario) -> None:
-    """Raise ScenarioCheckError when the scenario asks more than the limits allow, an address
-    range cannot hold what the scenario puts in it, or a traffic kind with weight in the mix
-    cannot reach a Pod."""
+    """Raise ScenarioCheckError when the scenario asks more than the limits allow, its data
+    plane cannot run on its kernel or CNI, an address range cannot hold what the scenario
+    puts in it, or a traffic kind with weight in the mix cannot reach a Pod."""
     check_size(scenario)
+    problem = dataplane_problem(scenario)
+    if problem is not None:
+        raise ScenarioCheckError(*problem)
     try:
         check_allocation(scenario)
     except AllocationError as err:

@@ -33,7 +33,8 @@ From the nodes also come the `cluster` fields that hold for all of them:
   node block, else the smallest network that holds them all;
 - `cni_datapath`: from flannel's backend-type annotation, Calico's or Cilium's node
   annotations, or routes the cloud created (`DATAPATH_SIGNS`); a guess that says so where
-  the nodes show none.
+  the nodes show none;
+- `kernel`: the oldest `status.nodeInfo.kernelVersion`, what an eBPF data plane can use.
 
 LoadBalancer Services with an address in `status.loadBalancer.ingress` on a cluster
 without a cloud provider are answered by something in the cluster (k3s ServiceLB,
@@ -237,6 +238,7 @@ def import_kubectl(directory: str | Path) -> KubectlImport:
     folder_name = folder.resolve().name
     cluster = _cluster(nodes, facts, notes)  # nodes: the inventory's
     cluster.update(_datapath([item for item in items[NODES]], notes))
+    cluster.update(_kernel(items[NODES], notes))
     scenario = {
         "name": re.sub(r"[^A-Za-z0-9_.-]+", "-", folder_name).strip("_.-") or "imported",
         "description": f"the cluster listed by kubectl in {folder_name}/",
@@ -305,6 +307,24 @@ def _datapath(nodes: list[Item], notes: list[str]) -> dict[str, str]:
                      + f"): cni_datapath from {sign}, the most common")
     notes.append(f"cni_datapath {datapath}: {sign}" + (f"; {why}" if why else ""))
     return {"cni_datapath": datapath}
+
+
+def _kernel(nodes: list[Item], notes: list[str]) -> dict[str, str]:
+    """`kernel`: the oldest `status.nodeInfo.kernelVersion` ('5.15.0-1051-azure' -> 5.15.0),
+    what the eBPF data plane can count on; nothing when no node says."""
+    found = {}
+    for node in nodes:
+        text = node.text("status", "nodeInfo", "kernelVersion") or ""
+        if (m := re.match(r"([0-9]{1,3})\.([0-9]{1,3})(?:\.([0-9]{1,5}))?", text)):
+            found[text] = tuple(int(g or 0) for g in m.groups())
+    if not found:
+        return {}
+    oldest = min(found, key=found.get)
+    version = ".".join(str(v) for v in found[oldest])
+    if len(set(found.values())) > 1:
+        notes.append(f"nodes run different kernels ({len(found)} versions): cluster.kernel "
+                     f"{version}, the oldest ({oldest})")
+    return {"kernel": version}
 
 
 def _datapath_sign(node: Item) -> str | None:

@@ -8,6 +8,7 @@ expect, and a unit; quantities are stored as SI floats (seconds, bytes, bit/s,
 from __future__ import annotations
 
 import math
+import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,22 @@ stay far from overflowing)."""
 DAY = 86_400.0
 """Upper bound of control-plane times (event times, grace periods): the sync loop simulates
 every periodic sync up to the last change, so a far-off event would cost minutes of run time."""
+
+
+def _version_text(value: Any) -> Any:
+    """A kernel version must be written as text: YAML reads 5.10 as the number 5.1."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f"quote the kernel version, e.g. \"5.10\": YAML reads {value!r} as a "
+                         "number (5.10 becomes 5.1)")
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}(\.[0-9]{1,5})?", value):
+        raise ValueError(f"expected a kernel version major.minor[.patch] such as \"5.15\", got {value!r}")
+    return value
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """'5.10.0' -> (5, 10, 0): a kernel version that compares as one."""
+    parts = tuple(int(p) for p in text.split("."))
+    return parts + (0,) * (3 - len(parts))
 
 
 class _SectionError(ValueError):
@@ -92,6 +109,14 @@ class Cluster(_Strict):
                               "packet is sent again after tcp_rto_min, doubling, this many times")
     tcp_rto_min: Duration = Field(0.2, gt=0, le=60, description="TCP's minimum retransmission "
                                   "timeout (Linux TCP_RTO_MIN, 200 ms), s")
+    kernel: Annotated[str, BeforeValidator(_version_text)] = Field(
+        "6.1",
+                        description="the nodes' Linux kernel, major.minor[.patch] (kubectl: "
+                                    "nodeInfo.kernelVersion): what the eBPF data plane may use")
+
+    def kernel_at_least(self, version: str) -> bool:
+        """Whether the nodes' kernel is `version` or newer."""
+        return _version(self.kernel) >= _version(version)
 
 
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
@@ -206,11 +231,54 @@ class Inventory(_Strict):
         return self
 
 
+class Ebpf(_Strict):
+    """The eBPF data plane of `kube_proxy.mode: ebpf`: Cilium's kube-proxy replacement or
+    Calico's eBPF data plane, with their own settings' names and defaults."""
+
+    implementation: Literal["cilium", "calico"] = Field(
+        "cilium", description="cilium (kube-proxy replacement) or calico (eBPF data plane)")
+    host_routing: Literal["auto", "bpf", "legacy"] = Field(
+        "auto", description="bpf: eBPF host routing, Pod packets bypass netfilter and the "
+        "upper host stack (kernel >= 5.10; Cilium also needs masquerade: bpf); legacy: through "
+        "the host stack and iptables (Cilium bpf.hostLegacyRouting); auto: bpf where its "
+        "requirements are met, as Cilium and Calico decide")
+    masquerade: Literal["iptables", "bpf"] = Field(
+        "iptables", description="Cilium bpf.masquerade (default false: iptables); eBPF host "
+        "routing needs bpf")
+    socket_lb: bool = Field(True, description="ClusterIP translated at connect(), no packet "
+                            "NATed (Cilium socketLB.enabled; Calico bpfConnectTimeLoadBalancing); "
+                            "false: every packet translated at the Pod's tc hook")
+    load_balancer_mode: Literal["auto", "snat", "dsr", "hybrid", "tunnel"] = Field(
+        "auto", description="NodePort/LoadBalancer to a backend on another node: Cilium "
+        "loadBalancer.mode snat (replies back through the entry node), dsr (replies leave "
+        "from the backend's node), hybrid (dsr for TCP); Calico bpfExternalServiceMode tunnel "
+        "(VXLAN to the backend's node, client IP kept) or dsr; auto: snat (cilium), tunnel (calico)")
+    acceleration: Literal["disabled", "native"] = Field(
+        "disabled", description="Cilium loadBalancer.acceleration: native handles NodePort "
+        "packets for other nodes at XDP in the NIC driver")
+    algorithm: Literal["random", "maglev"] = Field(
+        "random", description="Cilium loadBalancer.algorithm: backend choice for NodePort and "
+        "LoadBalancer traffic (Maglev: consistent hashing, one more table lookup)")
+    ct_map_size: int | None = Field(None, ge=1, le=100_000_000, description="TCP entries of "
+                                    "the BPF conntrack map, an LRU map (a full one evicts its "
+                                    "oldest entry); default: Cilium bpf-ct-global-tcp-max "
+                                    "524,288, Calico BPFMapSizeConntrack 512,000")
+    ct_close_timeout: Duration = Field(10.0, description="how long a closed connection's entry "
+                                       "stays in the BPF conntrack map (Cilium "
+                                       "bpf-ct-timeout-regular-tcp-fin), s")
+
+    def ct_entries(self) -> int:
+        """The BPF conntrack map's size: as set, else the implementation's default."""
+        return self.ct_map_size or {"cilium": 524_288, "calico": 512_000}[self.implementation]
+
+
 class KubeProxy(_Strict):
     """The Service proxy on every node."""
 
     mode: KubeProxyMode = Field("iptables", description="iptables, ipvs, nftables or ebpf "
-                                                        "(Cilium-style socket LB)")
+                                                        "(Cilium or Calico eBPF, see ebpf)")
+    ebpf: Ebpf = Field(default_factory=Ebpf, description="the eBPF data plane's settings "
+                                                         "(mode: ebpf)")
     min_sync_period: Duration = Field(1.0, description="--iptables-min-sync-period: at most "
                                                        "one sync per this, after a burst (not "
                                                        "for ebpf: Cilium has none), s")

@@ -70,10 +70,11 @@ def _mean_latency(profile, mode: str, services: int) -> float:
 
 def test_validation_tigera_modes_differ_only_above_1000_services(profile):
     """Tigera: iptables and IPVS round trips differ only above ~1,000 Services (no
-    keep-alive). Model: under 2% apart at 1,000 Services, over 5% at 10,000."""
+    keep-alive). Model: at 1,000 Services under 3% apart and under a fifth of the gap at
+    10,000, which is over 5%."""
     at_1k = _mean_latency(profile, "iptables", 1000) / _mean_latency(profile, "ipvs", 1000) - 1
     at_10k = _mean_latency(profile, "iptables", 10_000) / _mean_latency(profile, "ipvs", 10_000) - 1
-    assert 0 < at_1k < 0.02
+    assert 0 < at_1k < min(0.03, at_10k / 5)
     assert at_10k > 0.05
 
 

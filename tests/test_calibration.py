@@ -273,17 +273,20 @@ def test_model_with_the_lab_profile_reproduces_the_measured_connection_curves(qu
 
 
 @needs_lab
-def test_sigterm_removes_the_lab_namespaces(tmp_path):
+@pytest.mark.parametrize("sig,code,said", [
+    (signal.SIGTERM, 143, "stopped by SIGTERM; its namespaces are removed"),
+    (signal.SIGINT, 130, "netmodel: interrupted")])
+def test_a_signal_removes_the_lab_namespaces(tmp_path, sig, code, said):
     proc = subprocess.Popen([sys.executable, "-m", "netmodel.cli", "calibrate", "lab", "--quick", "--out",
                              str(tmp_path / "p.yaml")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not _lab_namespaces(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _lab_namespaces(proc.pid), "the lab made no namespace within a minute"
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
-    assert "stopped by SIGTERM; its namespaces are removed" in err.decode()
+    assert proc.returncode == code, err
+    assert said in err.decode()
     assert _lab_namespaces(proc.pid) == [] and not (tmp_path / "p.yaml").exists()
 
 

@@ -101,10 +101,22 @@ _DATAPATH_HOW = {
 
 
 def datapath(samples: pd.DataFrame) -> list[Measured]:
-    """The data-path parameters (`fits.datapath_fit`)."""
+    """The data-path parameters (`fits.datapath_fit`); when the kernel CPU per message is at
+    least the loopback latency (a busy machine's cache misses, or the tick-sampled CPU
+    time), the stack takes the whole latency and rx_wakeup is 0, and their sources say so."""
     dp = samples[samples["experiment"] == "datapath"]
-    found = fits.datapath_fit(dp[dp["metric"] == "rr"], dp[dp["metric"].str.startswith("cpu_")])
-    return [_clamped(name, est, _DATAPATH_HOW[name]) for name, est in found.items()]
+    rr, cpu = dp[dp["metric"] == "rr"], dp[dp["metric"].str.startswith("cpu_")]
+    lo, kernel = fits.loopback(rr, cpu)
+    note = "" if kernel < lo else (f"kernel CPU per message {kernel * 1e6:.3g} us is not below the one-way "
+                                   f"loopback latency {lo * 1e6:.3g} us: the stack takes all of it, no "
+                                   "wake-up delay is left")
+    out = []
+    for name, est in fits.datapath_fit(rr, cpu).items():
+        m = _clamped(name, est, _DATAPATH_HOW[name])
+        if note and name in ("tcp_stack_tx", "tcp_stack_rx", "rx_wakeup"):
+            m = Measured(m.name, m.value, m.estimate, m.how, note)
+        out.append(m)
+    return out
 
 
 def _crr(samples: pd.DataFrame, variant: str) -> pd.DataFrame:

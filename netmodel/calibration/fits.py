@@ -18,7 +18,8 @@ passes (a regression's standard error over its points, or the range of per-pass 
 - `datapath_fit`: one-way latencies (half the median round trip) of the data paths, and
   the per-hop costs their differences give.
 - `linear_fit`: least squares on relative error of sync times against counts (lines,
-  rules, commands, chains), as `netmodel.costs.sync.fit_iptables_sync` fits its points.
+  rules, commands, chains), as `netmodel.costs.sync.fit_iptables_sync` fits its points,
+  with no cost below zero.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 BOOTSTRAP = 200
 BOOTSTRAP_SAMPLES = 5000
@@ -237,6 +238,14 @@ def datapath_parameters(latency: dict[str, float], cpu_one_way: float) -> np.nda
     return np.array([tx, rx, lo - stack, veth, bridge, conntrack, vxlan, vxlan])
 
 
+def loopback(rr: pd.DataFrame, cpu: pd.DataFrame) -> tuple[float, float]:
+    """(one-way loopback latency, kernel CPU per message over loopback), seconds: half the
+    median round trip, and half the mean kernel CPU of client and server per round trip."""
+    lo = rr[rr["variant"] == "loopback"]["value"].median() / 2
+    kernel = cpu[(cpu["variant"] == "loopback") & (cpu["metric"] == "cpu_kernel")]["value"].mean() / 2
+    return float(lo), float(kernel)
+
+
 def datapath_fit(rr: pd.DataFrame, cpu: pd.DataFrame) -> dict[str, Estimate]:
     """DATAPATH_PARAMETERS from `rr` samples (per variant) and `cpu_kernel` rows (kernel CPU
     per round trip of client and server, getrusage); intervals: bootstrap over the round
@@ -244,21 +253,20 @@ def datapath_fit(rr: pd.DataFrame, cpu: pd.DataFrame) -> dict[str, Estimate]:
     missing = [v for v in _NEEDED if v not in set(rr["variant"])]
     if missing:
         raise ValueError(f"data paths not measured: {', '.join(missing)}")
-    lo_cpu = cpu[(cpu["variant"] == "loopback") & (cpu["metric"] == "cpu_kernel")]
+    kernel = loopback(rr, cpu)[1]
     names = sorted(set(rr["variant"]))
     groups = _groups(rr, "variant", ("value",))
 
     def statistic(gs: Groups) -> np.ndarray:
-        one_way = {n: float(np.median(g["value"])) / 2 for n, g in zip(names, gs)}
-        return datapath_parameters(one_way, float(lo_cpu["value"].mean()) / 2)
+        return datapath_parameters({n: float(np.median(g["value"])) / 2 for n, g in zip(names, gs)}, kernel)
 
     boot = _estimates(*_bootstrap(groups, statistic), len(rr))
     passes = []
     for r, part in rr.groupby("round"):
         one_way = {n: float(g["value"].median()) / 2 for n, g in part.groupby("variant")}
-        cpu_r = lo_cpu[lo_cpu["round"] == r]["value"]
+        cpu_r = cpu[cpu["round"] == r]
         if set(_NEEDED) <= set(one_way) and len(cpu_r):
-            passes.append(datapath_parameters(one_way, float(cpu_r.mean()) / 2))
+            passes.append(datapath_parameters(one_way, loopback(part, cpu_r)[1]))
     passes = np.array(passes)
     return {name: e.widened(passes[:, i].min(), passes[:, i].max()) if len(passes) else e
             for i, (name, e) in enumerate(zip(DATAPATH_PARAMETERS, boot))}
@@ -266,16 +274,18 @@ def datapath_fit(rr: pd.DataFrame, cpu: pd.DataFrame) -> dict[str, Estimate]:
 
 # -- sync times ------------------------------------------------------------------------------
 def linear_fit(frame: pd.DataFrame, regressors: Sequence[str]) -> list[Estimate]:
-    """t = a + sum(b_i x_i) by least squares on relative error; [a, b_1, ...]; the interval
-    from resampling the rows (cases) themselves."""
+    """t = a + sum(b_i x_i) by least squares on relative error with every cost at least 0
+    (scipy's NNLS: a time the data would split into a negative part and a larger positive
+    one goes to the other terms); [a, b_1, ...]; the interval from resampling the rows."""
     columns = ("value", *regressors)
 
     def statistic(gs: Groups) -> np.ndarray:
         g = gs[0]
         t = g["value"]
-        design = np.column_stack([np.ones(len(t))] + [g[r] for r in regressors])
-        coef, *_ = np.linalg.lstsq(design / t[:, None], np.ones(len(t)), rcond=None)
-        return coef
+        design = np.column_stack([np.ones(len(t))] + [g[r] for r in regressors]) / t[:, None]
+        scale = design.max(axis=0)
+        coef, _ = optimize.nnls(design / scale, np.ones(len(t)))
+        return coef / scale
 
     groups = [{c: frame[c].to_numpy(dtype=float) for c in columns}]
     return _estimates(*_bootstrap(groups, statistic), len(frame))

@@ -32,7 +32,7 @@ MODEL_REQUESTS = 1500
 
 def _source(lab: LabRecord) -> str:
     r = lab.record
-    return f"lab {r['date']}{' --quick' if r['quick'] else ''}, Linux {r['machine']['kernel']}"
+    return f"lab {r['date']}{' --quick' if r['quick'] else ''}"
 
 
 def _services(n) -> str:
@@ -124,8 +124,9 @@ def programming(ctx: Context) -> list[Check]:
         out.append(relative(f"iptables-{backend}-restore, {metric[8:]} sync, {n:,} Services x 2",
                             _source(ctx.lab), float(g["value"].median()), model, SYNC_TOLERANCE, "s",
                             lacks=f"iptables-{backend}'s --noflush restore grows faster than linearly "
-                                  "with the chains it declares (a full sync declares every chain); the "
-                                  "model's cost per line and per rule is linear"))
+                                  "with the chains a sync declares (a full sync declares all of them): one "
+                                  "linear cost per line and per rule cannot fit full and partial syncs "
+                                  "at once"))
     return out
 
 

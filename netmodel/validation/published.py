@@ -32,7 +32,9 @@ from netmodel.validation.cases import Check, Context, absolute, case, relative, 
 
 DAOCLOUD = "DaoCloud CNI report"
 TIGERA = "Tigera 2019"
-BLOG_2019 = "blog 'k8s集群 iptables vs ipvs性能测试' (2019)"
+BLOG_2019 = "2019 iptables/IPVS blog"
+"""The blog 'k8s集群 iptables vs ipvs性能测试' (2019): reference-figures.md."""
+NFT_BLOG = "kube-proxy nftables blog"
 
 
 def scenario(**sections) -> Scenario:
@@ -91,7 +93,7 @@ def daocloud_crr(ctx: Context) -> list[Check]:
     crr = (netperf_round_trip(ctx.default, keep_alive=False)
            + netperf_round_trip(ctx.default, keep_alive=True))
     return [relative("TCP_CRR pod to remote node, cilium-vxlan", DAOCLOUD, 613.59e-6, crr, 0.15, "us",
-                     note="connect + request/response + a round trip for the close",
+                     note="+ a round trip for the close",
                      lacks="connection set-up across VXLAN costs more than on the node network")]
 
 
@@ -106,9 +108,9 @@ def daocloud_stream(ctx: Context) -> list[Check]:
     """TCP_STREAM node-to-node 9.16 Gb/s, cilium-vxlan 8.30 Gb/s: one stream, and what VXLAN
     costs it (-9.4%)."""
     native, vxlan = stream_throughput(ctx.default, "native"), stream_throughput(ctx.default, "vxlan")
-    return [relative("one TCP stream, native routing, 10G", DAOCLOUD + " (node-to-node)", 9.16e9, native,
+    return [relative("one TCP stream, native routing, 10G", DAOCLOUD, 9.16e9, native,
                      0.15, "Gb/s", lacks=_STREAM_LACKS),
-            absolute("VXLAN's cost to one stream", DAOCLOUD + " (cilium-vxlan / node-to-node)",
+            absolute("VXLAN's cost to one stream", DAOCLOUD,
                      8.30 / 9.16 - 1, vxlan / native - 1, 0.05, "%", lacks=_STREAM_LACKS)]
 
 
@@ -140,7 +142,7 @@ def tigera_iptables_cpu(ctx: Context) -> list[Check]:
     services, endpoints = 10_000, 10
     walked = TIGERA_2019_RULES_PER_SERVICE * (services + 1) / 2 + (endpoints + 1) / 2 + 6
     model = walked * ctx.default["iptables_rule"] - ctx.default["ipvs_lookup"]
-    return [relative("iptables minus IPVS CPU per connection, 2019 rule layout (calibration)", TIGERA,
+    return [relative("iptables - IPVS CPU per connection, 2019 layout (calibration)", TIGERA,
                      270e-6, model, 0.05, "us", note=f"{walked:,.0f} rules walked",
                      lacks="iptables_rule no longer matches the figure it was derived from")]
 
@@ -160,8 +162,8 @@ def tigera_shape(ctx: Context) -> list[Check]:
              for n in (1_000, 10_000)}
     small, large = apart[1_000], apart[10_000]
     return [shape("iptables vs IPVS mean latency, 1,000 and 10,000 Services", TIGERA,
-                  "close at 1k, apart at 10k", f"{small:+.1%} at 1k, {large:+.1%} at 10k",
-                  0 < small < min(0.03, large / 5) and large > 0.05, "1k: < 3% and < 10k / 5; 10k: > 5%",
+                  "1k: < 3%, < 10k/5; 10k: > 5%", f"{small:+.1%} at 1k, {large:+.1%} at 10k",
+                  0 < small < min(0.03, large / 5) and large > 0.05, "strict",
                   lacks="the rule-walk cost is out of proportion to the round trip", value=large)]
 
 
@@ -177,8 +179,8 @@ def nftables_blog(ctx: Context) -> list[Check]:
                       kube_proxy={"mode": mode}, run={"requests": 3000})
         p[mode] = simulate(sc, ctx.profile, 0).lookup_cpu
     nft99, ipt01 = np.percentile(p["nftables"], 99), np.percentile(p["iptables"], 1)
-    return [shape("first-packet cost at 30,000 Services: nftables p99 vs iptables p01",
-                  "Kubernetes blog 'NFTables mode for kube-proxy'", "nftables p99 < iptables p01",
+    return [shape("first packet at 30,000 Services: nftables p99 vs iptables p01", NFT_BLOG,
+                  "nftables p99 < iptables p01",
                   f"{nft99 * 1e6:.3g} us < {ipt01 * 1e6:.3g} us", bool(nft99 < ipt01), "strict",
                   lacks="the flat lookup is dearer than a short iptables walk", value=float(nft99))]
 
@@ -226,10 +228,9 @@ def nftables_syncs(ctx: Context) -> list[Check]:
                                                   (5_006, 50, 13 * 60 + 15, "kubernetes issue #135639"),
                                                   (10_000, 2, 8 * 60, "kubernetes PR #126013")):
         model = nftables_sync_seconds(p, 0, True, services, endpoints)
-        out.append(shape(f"full sync, {services:,} x {endpoints} (an upper bound)", source,
-                         f"{measured:,} s (super-linear nft)", f"{model:.3g} s", 1.0 < model < measured / 30,
-                         "1 s < model < figure / 30", lacks="the linear full-sync cost is out of range",
-                         value=model))
+        out.append(shape(f"full sync, {services:,} x {endpoints}: {measured:,} s, an upper bound", source,
+                         f"1 s to {measured / 30:.3g} s", f"{model:.3g} s", 1.0 < model < measured / 30,
+                         "strict", lacks="the linear full-sync cost is out of range", value=model))
     return out
 
 
@@ -266,7 +267,7 @@ def kep_3453(ctx: Context) -> list[Check]:
     restores -> 5 s with minSyncPeriod 1 s; absolute (50%) and the partial/full ratio (25%)."""
     model = {k: kep_p50(ctx.default, *k) for k in KEP_P50}
     out = [relative(f"p50 programming, {'partial' if m else 'full'} restores, minSyncPeriod {s:g} s",
-                    "KEP-3453 (5,000 nodes, 1.26)", KEP_P50[(m, s)], model[(m, s)], 0.5, "s",
+                    "KEP-3453 (5,000 nodes)", KEP_P50[(m, s)], model[(m, s)], 0.5, "s",
                     lacks=_KEP_LACKS)
            for m, s in KEP_P50]
     ratio = model[(True, 10.0)] / model[(False, 10.0)]
@@ -274,9 +275,8 @@ def kep_3453(ctx: Context) -> list[Check]:
                         lacks="partial restores do not halve programming latency"))
     small = {k: kep_p50(ctx.default, *k, nodes=1_000, services=1_000, churn=2.0) for k in KEP_P50}
     lower = small[(True, 1.0)] / small[(True, 10.0)], small[(True, 10.0)] / small[(False, 10.0)]
-    out.append(shape("directions at 1,000 Services x 10 (syncs of 3-7 s)", "KEP-3453",
-                     "minSyncPeriod 10 s -> 1 s and partial restores both lower p50",
-                     f"x{lower[0]:.2f} and x{lower[1]:.2f}", lower[0] < 0.8 and lower[1] < 0.7,
+    out.append(shape("p50 with minSyncPeriod 1 s; with partial restores, at 1,000 x 10", "KEP-3453",
+                     "both lower", f"x{lower[0]:.2f}; x{lower[1]:.2f}", lower[0] < 0.8 and lower[1] < 0.7,
                      "< 0.8; < 0.7",
                      lacks="kube-proxy's sync loop does not respond to its settings as KEP-3453 saw"))
     return out

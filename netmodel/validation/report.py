@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,18 +45,22 @@ class Report:
     def text(self) -> str:
         """The table for a terminal: a block per group, each failure followed by what the
         model lacks."""
-        rows = [COLUMNS] + self._rows()
-        widths = [min(max(len(r[i]) for r in rows), 60) for i in range(len(COLUMNS))]
+        rows = self._rows()
+        by_group: dict[str, list[tuple[str, ...]]] = {}
+        for (g, _), row in zip(self.checks, rows):
+            by_group.setdefault(g, [COLUMNS]).append(row)
+        widths = {g: [max(len(r[i]) for r in rs) for i in range(len(COLUMNS))] for g, rs in by_group.items()}
         lines = [f"netmodel validate: profile {self.profile}{' (quick)' if self.quick else ''}"]
         lines += self.notes
         group = None
-        for (g, check), row in zip(self.checks, rows[1:]):
+        for (g, check), row in zip(self.checks, rows):
             if g != group:
                 group = g
-                lines += ["", f"[{g}]", "  ".join(h.ljust(w) for h, w in zip(COLUMNS, widths))]
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+                lines += ["", f"[{g}]", "  ".join(h.ljust(w) for h, w in zip(COLUMNS, widths[g]))]
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths[g])).rstrip())
             if check.lacks:
-                lines.append(f"    model lacks: {check.lacks}")
+                lines += textwrap.wrap(f"model lacks: {check.lacks}", 100, initial_indent="    ",
+                                       subsequent_indent="      ")
         return "\n".join(lines + ["", self.summary()])
 
     def markdown(self) -> str:
@@ -94,6 +99,10 @@ def validate(profile: str | Path = "default", quick: bool = False,
     if lab is None:
         report.notes.append("no lab measurements beside this profile: the lab cases are skipped "
                             "(`netmodel calibrate lab --out P.yaml` writes them)")
+    else:
+        m = lab.record["machine"]
+        report.notes.append(f"lab measurements of {lab.record['date']}: {m['cpu']}, Linux {m['kernel']}, "
+                            f"iptables-{lab.record['iptables_backend']}")
     for c in ordered():
         if c.group not in wanted or (cases is not None and c.name not in set(cases)):
             continue

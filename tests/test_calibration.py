@@ -227,7 +227,7 @@ def test_quick_lab_writes_a_complete_sourced_profile(quick_lab):
                                           "vxlan_encap", "iptables_restore_line", "nftables_element"}
     assert all("95% CI" in p.source and "samples" in p.source for p in measured)
     record = json.loads(quick_lab.with_name("node.lab.json").read_text())
-    assert record["elapsed_s"] < 120 and record["quick"]
+    assert record["quick"] and record["config"]["connects"] == 600  # its time: benchmarks/README.md
     samples = pd.read_parquet(quick_lab.with_name("node.samples.parquet"))
     assert {"datapath", "rules", "iptables-sync", "nftables-sync"} <= set(samples["experiment"])
     plots = sorted(p.name for p in quick_lab.with_name("node-plots").iterdir())

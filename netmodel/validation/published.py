@@ -28,6 +28,7 @@ from netmodel.paths import Placement, route
 from netmodel.runner.point import run_point
 from netmodel.scenario.loader import validate_scenario
 from netmodel.scenario.schema import Scenario
+from netmodel.units import format_count
 from netmodel.validation.cases import Check, Context, absolute, case, relative, shape
 
 DAOCLOUD = "DaoCloud CNI report"
@@ -194,8 +195,8 @@ def iptables_sync_2019(ctx: Context) -> list[Check]:
     for points, kind in ((IPTABLES_ADD_ONE_RULE, "calibration"), (IPTABLES_ADD_ONE_RULE_HOLDOUT, "hold-out")):
         for n, measured, modelled, _ in iptables_add_one_rule_residuals(ctx.default, points):
             tolerance = 0.20 if kind == "calibration" else (0.35 if n >= 500 else 1.0)
-            out.append(relative(f"iptables full sync at {n:,} Services ({kind})", BLOG_2019, measured,
-                                modelled, tolerance, "s",
+            name = f"iptables full sync at {format_count(n, 'Service')} ({kind})"
+            out.append(relative(name, BLOG_2019, measured, modelled, tolerance, "s",
                                 lacks="a full sync's cost is not linear in lines and rules there"))
     return out
 
@@ -256,9 +257,9 @@ def kep_p50(profile: Profile, minimize: bool, min_sync: float, nodes: int = KEP_
 
 
 _KEP_LACKS = ("the default profile's sync costs are a 2-core node of 2019 (legacy iptables, "
-              "iptables-save every sync); at E = 10 its partial sync takes 25 s, so syncs run back to "
-              "back: the 2022 job's nodes synced about 3 times faster (measure yours: netmodel "
-              "calibrate lab)")
+              "iptables-save every sync): at E = 10 its partial sync takes 25 s and syncs run back to "
+              "back; the 2022 job's nodes must have synced about 3 times faster, which no published "
+              "figure gives (measure yours: netmodel calibrate lab)")
 
 
 @case("KEP-3453 network programming", "published")

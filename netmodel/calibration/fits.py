@@ -50,7 +50,8 @@ class Estimate:
 
     def text(self) -> str:
         """'12.3 us (95% CI 11.9 to 12.8 us, 4,000 samples)' in the unit that suits the value."""
-        unit, scale = next(((u, s) for u, s in _UNITS if abs(self.value) * s >= 1), _UNITS[-1])
+        size = max(abs(self.value), abs(self.low), abs(self.high))
+        unit, scale = next(((u, s) for u, s in _UNITS if size * s >= 1), _UNITS[-1])
         return (f"{self.value * scale:.4g} {unit} (95% CI {self.low * scale:.4g} to "
                 f"{self.high * scale:.4g} {unit}, {self.samples:,} samples)")
 

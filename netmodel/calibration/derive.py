@@ -78,10 +78,10 @@ def same_node_crr(profile: Profile) -> float:
 
 
 def _clamped(name: str, estimate: Estimate, how: str) -> Measured:
-    if estimate.value >= 0:
+    if estimate.value > 0:
         return Measured(name, estimate.value, estimate, how)
-    return Measured(name, 0.0, estimate, how, note=f"measured difference {estimate.text()} is not "
-                    "above zero (the hop is smaller than the noise): 0 taken")
+    return Measured(name, 0.0, estimate, how, note=f"{estimate.text()}: not above zero (smaller than "
+                    "the noise), 0 taken")
 
 
 _DATAPATH_HOW = {

@@ -74,10 +74,10 @@ class LabConfig:
     seed: int = 20261201
 
 
-QUICK = LabConfig(services=(1, 2000, 5000, 10000), connects=600, rr_samples=20000,
+QUICK = LabConfig(services=(1, 2000, 5000, 10000), connects=600, rr_samples=10_000,
                   stream_seconds=0.5, stream_reps=2, sync_services=(250, 500, 1000, 2000),
                   sync_endpoints=2, sync_reps=2, nft_batches=(1, 50, 200), both_backends=False,
-                  rounds=2, sync_cap_s=4.0)
+                  rounds=4, sync_cap_s=4.0)
 FULL = LabConfig(services=(1, 1000, 2500, 5000, 10000, 15000, 20000, 30000), connects=3000,
                  rr_samples=50_000, stream_seconds=2.0, stream_reps=2,
                  sync_services=(1000, 2000, 5000, 10000, 20000), sync_endpoints=2, sync_reps=3,

@@ -15,8 +15,8 @@ passes (a regression's standard error over its points, or the range of per-pass 
   connection costs over one to a Pod (the DNAT binding).
 - `flat_fit`: the same against the Service count, one median per batch: the slope (for
   nftables, to show it is flat), the overall median, and Service over Pod connections.
-- `datapath_fit`: one-way latencies (half the median round trip) of the data paths, and
-  the per-hop costs their differences give.
+- `datapath_fit`: one-way latencies of the data paths (half the median round trip of each
+  path's least disturbed pass), and the per-hop costs their differences give.
 - `linear_fit`: least squares on relative error of sync times against counts (lines,
   rules, commands, chains), as `netmodel.costs.sync.fit_iptables_sync` fits its points,
   with no cost below zero.
@@ -226,48 +226,65 @@ _NEEDED = ("loopback", "veth", "bridge", "bridge-conntrack", "native", "vxlan")
 def datapath_parameters(latency: dict[str, float], cpu_one_way: float) -> np.ndarray:
     """DATAPATH_PARAMETERS from one-way latencies: loopback = stack (tx + rx) + wake-up;
     veth = veth pair - loopback; bridge = same-node Pods - loopback - 2 veth; conntrack =
-    tracked - untracked same-node Pods; VXLAN encap = decap = (vxlan - native) / 2. The
-    stack's CPU is the kernel CPU per message (split tx:rx as STACK_SPLIT), the rest of the
-    loopback time is the wake-up."""
+    tracked same-node Pods - the hops before; VXLAN encap = decap = (vxlan - native) / 2.
+    The stack's CPU is the kernel CPU per message (split tx:rx as STACK_SPLIT), the rest of
+    the loopback time is the wake-up. A hop whose difference is below zero (noise larger
+    than the hop) is 0 and the next hop takes the rest of its path, so that the hops still
+    add up to the measured same-node path."""
     lo = latency["loopback"]
     stack = min(cpu_one_way, lo)
-    veth = latency["veth"] - lo
-    bridge = latency["bridge"] - lo - 2 * veth
-    conntrack = latency["bridge-conntrack"] - latency["bridge"]
-    vxlan = (latency["vxlan"] - latency["native"]) / 2
+    veth = max(latency["veth"] - lo, 0.0)
+    bridge = max(latency["bridge"] - lo - 2 * veth, 0.0)
+    conntrack = max(latency["bridge-conntrack"] - lo - 2 * veth - bridge, 0.0)
+    vxlan = max((latency["vxlan"] - latency["native"]) / 2, 0.0)
     tx, rx = (stack * s / sum(STACK_SPLIT) for s in STACK_SPLIT)
     return np.array([tx, rx, lo - stack, veth, bridge, conntrack, vxlan, vxlan])
 
 
+def _least_disturbed(values: np.ndarray, rounds: np.ndarray) -> float:
+    """The lowest per-pass median: interference (another process on the CPU, a busy spell)
+    only ever adds latency, so the least disturbed pass is the best view of the path."""
+    return float(min(np.median(values[rounds == r]) for r in np.unique(rounds)))
+
+
+def one_way(rr: pd.DataFrame) -> dict[str, float]:
+    """Per data path, half the round trip of its least disturbed pass (seconds)."""
+    return {n: _least_disturbed(g["value"].to_numpy(), g["round"].to_numpy()) / 2
+            for n, g in rr.groupby("variant")}
+
+
 def loopback(rr: pd.DataFrame, cpu: pd.DataFrame) -> tuple[float, float]:
-    """(one-way loopback latency, kernel CPU per message over loopback), seconds: half the
-    median round trip, and half the mean kernel CPU of client and server per round trip."""
-    lo = rr[rr["variant"] == "loopback"]["value"].median() / 2
-    kernel = cpu[(cpu["variant"] == "loopback") & (cpu["metric"] == "cpu_kernel")]["value"].mean() / 2
-    return float(lo), float(kernel)
+    """(one-way loopback latency, kernel CPU per message over loopback), seconds: as
+    `one_way`, and half the median over passes of the kernel CPU of client and server per
+    round trip (getrusage)."""
+    kernel = cpu[(cpu["variant"] == "loopback") & (cpu["metric"] == "cpu_kernel")]["value"].median() / 2
+    return one_way(rr[rr["variant"] == "loopback"])["loopback"], float(kernel)
 
 
 def datapath_fit(rr: pd.DataFrame, cpu: pd.DataFrame) -> dict[str, Estimate]:
-    """DATAPATH_PARAMETERS from `rr` samples (per variant) and `cpu_kernel` rows (kernel CPU
-    per round trip of client and server, getrusage); intervals: bootstrap over the round
-    trips, widened to the range of the per-pass (`round`) values."""
+    """DATAPATH_PARAMETERS from `rr` samples (per variant and pass) and `cpu_kernel` rows;
+    intervals: bootstrap over the round trips within each pass, widened to the range of the
+    per-pass values."""
     missing = [v for v in _NEEDED if v not in set(rr["variant"])]
     if missing:
         raise ValueError(f"data paths not measured: {', '.join(missing)}")
     kernel = loopback(rr, cpu)[1]
-    names = sorted(set(rr["variant"]))
-    groups = _groups(rr, "variant", ("value",))
+    passes_of = list(rr.groupby(["variant", "round"]))
+    groups = [{"value": g["value"].to_numpy(dtype=float)} for _, g in passes_of]
+    variant_of = [variant for (variant, _), _ in passes_of]
 
     def statistic(gs: Groups) -> np.ndarray:
-        return datapath_parameters({n: float(np.median(g["value"])) / 2 for n, g in zip(names, gs)}, kernel)
+        best: dict[str, float] = {}
+        for n, g in zip(variant_of, gs):
+            best[n] = min(best.get(n, np.inf), float(np.median(g["value"])) / 2)
+        return datapath_parameters(best, kernel)
 
     boot = _estimates(*_bootstrap(groups, statistic), len(rr))
     passes = []
     for r, part in rr.groupby("round"):
-        one_way = {n: float(g["value"].median()) / 2 for n, g in part.groupby("variant")}
         cpu_r = cpu[cpu["round"] == r]
-        if set(_NEEDED) <= set(one_way) and len(cpu_r):
-            passes.append(datapath_parameters(one_way, loopback(part, cpu_r)[1]))
+        if set(_NEEDED) <= set(part["variant"]) and len(cpu_r):
+            passes.append(datapath_parameters(one_way(part), loopback(part, cpu_r)[1]))
     passes = np.array(passes)
     return {name: e.widened(passes[:, i].min(), passes[:, i].max()) if len(passes) else e
             for i, (name, e) in enumerate(zip(DATAPATH_PARAMETERS, boot))}

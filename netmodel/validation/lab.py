@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from netmodel.calibration.derive import lab_scenario
+from netmodel.calibration.fits import one_way
 from netmodel.calibration.record import LabRecord
 from netmodel.costs.profile import Profile
 from netmodel.costs.sync import iptables_sync_seconds
@@ -88,9 +89,10 @@ def pod_connections(ctx: Context) -> list[Check]:
 
 
 def _one_way(lab: LabRecord, variant: str) -> float:
+    """The lab's one-way latency of a data path, as the lab derived its costs from it."""
     s = lab.samples
     rows = s[(s["experiment"] == "datapath") & (s["variant"] == variant) & (s["metric"] == "rr")]
-    return float(rows["value"].median()) / 2
+    return one_way(rows)[variant]
 
 
 @case("lab: round trips", "lab")

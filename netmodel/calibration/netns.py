@@ -65,8 +65,8 @@ class Namespaces:
         full = self.prefix + name
         if not _NAME.match(full):
             raise ValueError(f"bad lab namespace name {name!r}")
+        self.made.append(full)  # first: a signal right after `ip netns add` must not orphan it
         self.run(("ip", "netns", "add", full))
-        self.made.append(full)
         self.exec(full, "ip", "link", "set", "lo", "up")
         return full
 

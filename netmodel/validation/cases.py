@@ -11,6 +11,7 @@ themselves with `@case(name, group)`; a new one is a function in the module of i
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,11 +73,16 @@ class Case:
 
 
 CASES: dict[str, Case] = {}
-"""Every case by name, in registration order."""
+"""Every case by name, in registration order (complete once `ordered()` has run)."""
+CASE_MODULES = ("netmodel.validation.theory", "netmodel.validation.published", "netmodel.validation.lab")
+"""The modules whose `@case` functions make up `netmodel validate`."""
 
 
 def ordered() -> list[Case]:
-    """The cases in the table's order: by group (GROUPS), then as registered."""
+    """Every case (their modules imported, so registered), in the table's order: by group
+    (GROUPS), then as registered."""
+    for module in CASE_MODULES:
+        importlib.import_module(module)
     return sorted(CASES.values(), key=lambda c: GROUPS.index(c.group))
 
 

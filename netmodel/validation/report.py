@@ -87,6 +87,7 @@ def validate(profile: str | Path = "default", quick: bool = False,
     """Run the validation cases of `groups` (or only those named in `cases`) with `profile`
     (a shipped name or a YAML file; a profile the lab wrote also brings its measurements)."""
     ref = str(profile)
+    every = ordered()
     under_test = load_profile(ref)
     lab = read_lab(ref)
     ctx = Context(under_test, load_profile("default"), quick, lab)
@@ -103,7 +104,7 @@ def validate(profile: str | Path = "default", quick: bool = False,
         m = lab.record["machine"]
         report.notes.append(f"lab measurements of {lab.record['date']}: {m['cpu']}, Linux {m['kernel']}, "
                             f"iptables-{lab.record['iptables_backend']}")
-    for c in ordered():
+    for c in every:
         if c.group not in wanted or (cases is not None and c.name not in set(cases)):
             continue
         if c.group == "lab" and lab is None:

@@ -9,9 +9,9 @@ latency and throughput curves. The functions below are the public API (docs/api.
 
 __version__ = "0.4.0"
 
-__all__ = ["LoadedScenario", "NetmodelError", "Trace", "__version__", "compare", "figures",
-           "import_kubectl", "load", "open_results", "override", "plot", "point", "points",
-           "records", "report", "run", "sweep", "trace"]
+__all__ = ["LoadedScenario", "NetmodelError", "Trace", "__version__", "calibrate", "compare",
+           "figures", "import_kubectl", "load", "open_results", "override", "plot", "point", "points",
+           "records", "report", "run", "sweep", "trace", "validate"]
 
 _FROM = {"LoadedScenario": "netmodel.scenario.loader", "NetmodelError": "netmodel.errors",
          "Trace": "netmodel.connections.trace"}

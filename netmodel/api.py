@@ -10,6 +10,8 @@ scripts. The command line is a thin layer over these.
     requests = netmodel.records(big)                  # one row per request
     print(netmodel.trace(big, "pod-clusterip").totals())
     figures = netmodel.figures(summary, ["services.count", "kube_proxy.mode"])
+    report = netmodel.validate(quick=True)            # the model against theory and figures
+    netmodel.calibrate("lab/node.yaml", quick=True)   # root, Linux: measure this kernel
 
 Paths are dotted scenario fields, set exactly as `--set` and sweep axes set them
 (`netmodel.scenario.overrides`). Every result is deterministic: the same scenario and seed
@@ -18,7 +20,7 @@ give the same numbers, whichever executor runs them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -202,6 +204,30 @@ def import_kubectl(directory: str | Path):
     from netmodel.scenario.kubectl import import_kubectl as imported
 
     return imported(directory)
+
+
+def calibrate(out: str | Path, *, quick: bool = False, iptables_backend: str = "auto",
+              progress: Callable[[str], None] | None = None):
+    """Measure this machine's kernel inside network namespaces the lab makes and removes
+    (Linux, root; iproute2, iptables, nftables) and write the complete profile `out` with
+    its samples (.samples.parquet), record (.lab.json) and plots (-plots/) beside it;
+    `quick`: the small run CI does (under two minutes). Returns the files
+    (`netmodel.calibration.record.LabFiles`). See docs/calibration.md."""
+    from netmodel.calibration.lab import run_lab
+
+    return run_lab(Path(out), quick=quick, iptables_backend=iptables_backend, progress=progress)
+
+
+def validate(profile: str | Path = "default", *, quick: bool = False, groups: Iterable[str] | None = None,
+             cases: Iterable[str] | None = None, progress: Callable[[str], None] | None = None):
+    """The model against queueing theory, published figures and, for a profile the lab
+    wrote, the lab's measurements: a `netmodel.validation.report.Report` (`.passed`,
+    `.checks`, `.text()`, `.markdown()`). `groups`: theory, published, lab (default all);
+    `cases`: only these case names. See docs/validation.md."""
+    from netmodel.validation.cases import GROUPS
+    from netmodel.validation.report import validate as run
+
+    return run(profile, quick, GROUPS if groups is None else tuple(groups), cases, progress)
 
 
 def _metrics_sink(scenario: Scenario, directory: Path):

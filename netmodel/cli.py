@@ -9,6 +9,8 @@
     netmodel compare SCENARIO --vs FIELD=A,B[,...] [--set ...] [--out DIR] [--jobs N]
                      [--executor local|dask] [--scheduler ADDRESS] [--quiet] [--force]
     netmodel report DIR
+    netmodel calibrate lab --out PROFILE.yaml [--quick] [--iptables-backend auto|nft|legacy] [--force]
+    netmodel validate [--profile P] [--report FILE.md] [--quick] [--group G] [--case NAME]
 
 A mistake in the input is reported as one line, `netmodel: error: file:line: field:
 message`, with exit status 2; Ctrl-C exits with 130; a sweep stopped by SIGTERM exits
@@ -118,6 +120,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="a results folder (netmodel sweep or netmodel compare)")
     report.set_defaults(command=_report)
     _add_import(commands)
+    _add_calibrate(commands)
+    _add_validate(commands)
     return parser
 
 
@@ -190,6 +194,88 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
                          help="scenario YAML file to write")
     kubectl.add_argument("--force", action="store_true", help="replace FILE if it exists")
     kubectl.set_defaults(command=_import_kubectl)
+
+
+def _add_calibrate(commands: argparse._SubParsersAction) -> None:
+    """`netmodel calibrate lab --out PROFILE.yaml`: measure this kernel, write a profile."""
+    lab = commands.add_parser("calibrate", help="measure this machine and write a cost profile") \
+        .add_subparsers(title="methods", required=True, metavar="METHOD").add_parser(
+            "lab", help="measure this kernel in network namespaces (Linux, root)",
+            description="Build a small cluster from network namespaces the lab creates and removes, "
+                        "measure round trips, new connections through kube-proxy's iptables and "
+                        "nftables rules, streams and rule programming, and write a complete profile "
+                        "(PROFILE.yaml) with its samples, record and plots beside it. See "
+                        "docs/calibration.md.")
+    lab.add_argument("--out", type=Path, required=True, metavar="PROFILE.yaml", help="profile to write")
+    lab.add_argument("--quick", action="store_true", help="a small run (under two minutes), as CI does")
+    lab.add_argument("--iptables-backend", choices=("auto", "nft", "legacy"), default="auto",
+                     help="iptables backend to measure (auto: the one `iptables -V` names)")
+    lab.add_argument("--force", action="store_true", help="replace PROFILE.yaml if it exists")
+    lab.set_defaults(command=_calibrate)
+
+
+def _add_validate(commands: argparse._SubParsersAction) -> None:
+    """`netmodel validate`: the model against theory, published figures and the lab."""
+    from netmodel.validation.cases import GROUPS
+
+    validate = commands.add_parser(
+        "validate", help="check the model against queueing theory, published figures and the lab",
+        description="Print a table of validation cases (reference figure, model figure, error, "
+                    "tolerance, pass/fail); exit 0 when all pass, 1 otherwise. See docs/validation.md.")
+    validate.add_argument("--profile", default="default", metavar="P",
+                          help="cost profile: a shipped name or a YAML file (one the lab wrote also "
+                               "brings its measurements)")
+    validate.add_argument("--report", type=Path, metavar="FILE.md", help="also write the table as Markdown")
+    validate.add_argument("--quick", action="store_true", help="shorter theory runs, wider tolerances")
+    validate.add_argument("--group", action="append", choices=GROUPS, dest="groups", metavar="GROUP",
+                          help=f"only this group ({', '.join(GROUPS)}); repeatable")
+    validate.add_argument("--case", action="append", dest="cases", metavar="NAME",
+                          help="only this case (--list shows their names); repeatable")
+    validate.add_argument("--list", action="store_true", help="list the cases and exit")
+    validate.set_defaults(command=_validate)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from netmodel.calibration.netns import LabInterrupted
+
+    out: Path = args.out
+    if out.exists() and not args.force:
+        raise NetmodelError("exists; give --force to replace it", file=str(out))
+    try:
+        files = api.calibrate(out, quick=args.quick, iptables_backend=args.iptables_backend,
+                              progress=lambda text: print(f"lab: {text}", file=sys.stderr, flush=True))
+    except LabInterrupted as stop:
+        print(f"netmodel: calibrate lab stopped by {signal.Signals(stop.signal).name}; its namespaces "
+              "are removed", file=sys.stderr)
+        return EXIT_SIGNAL + stop.signal
+    from netmodel.calibration.fits import Estimate
+
+    print(f"wrote {files.profile}, {files.samples.name}, {files.record.name} and "
+          f"{format_count(len(files.plots), 'plot')} in {files.plots[0].parent}/")
+    record = json.loads(files.record.read_text())
+    for name, est in record["estimates"].items():
+        estimate = Estimate(est["value"], est["low"], est["high"], est["samples"])
+        print(f"  {name}: {estimate.text()}" + (" -> 0 taken" if est["note"] else ""))
+    for what, why in record["skipped"].items():
+        print(f"  skipped {what}: {why}")
+    print(f"next: netmodel validate --profile {files.profile}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    if args.list:
+        from netmodel.validation.cases import ordered
+
+        for case in ordered():
+            print(f"{case.group:9}  {case.name:46}  {case.summary}")
+        return 0
+    report = api.validate(args.profile, quick=args.quick, groups=args.groups, cases=args.cases,
+                          progress=lambda name: print(f"validate: {name}", file=sys.stderr, flush=True))
+    print(report.text())
+    if args.report is not None:
+        args.report.write_text(report.markdown(), encoding="utf-8")
+        print(f"wrote {args.report}")
+    return 0 if report.passed else 1
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -31,6 +31,8 @@ LAYERS = (
     ("netmodel.engines",),
     ("netmodel.results",),
     ("netmodel.runner",),
+    ("netmodel.calibration",),
+    ("netmodel.validation",),
     ("netmodel.api",),
     ("netmodel.cli",),
 )

@@ -45,7 +45,7 @@ def test_iptables_walk_follows_kube_proxy_layout():
     assert iptables_rules_walked(ranks, eps).mean() == pytest.approx(500.5 + 5.5 + 6)
 
 
-@pytest.mark.parametrize("mode,expected", [("ipvs", 2e-6), ("nftables", 1.2e-6), ("ebpf", 0.5e-6)])
+@pytest.mark.parametrize("mode,expected", [("ipvs", 2e-6), ("nftables", 2.35e-6), ("ebpf", 0.5e-6)])
 def test_flat_modes_do_not_depend_on_rank(profile, mode, expected):
     m = CostModel(profile, make_scenario(kube_proxy={"mode": mode}))
     assert np.allclose(m.rule_lookup_seconds(np.array([1, 10_000]), np.array([0, 9])), expected)
@@ -53,7 +53,7 @@ def test_flat_modes_do_not_depend_on_rank(profile, mode, expected):
 
 def test_iptables_lookup_is_rules_times_rule_cost(profile):
     m = CostModel(profile, make_scenario(kube_proxy={"mode": "iptables"}))
-    assert m.rule_lookup_seconds(np.array([5000]), np.array([4]))[0] == pytest.approx(5011 * 13.5e-9)
+    assert m.rule_lookup_seconds(np.array([5000]), np.array([4]))[0] == pytest.approx(5011 * 27e-9)
 
 
 def _message(model, same_node):
@@ -85,9 +85,9 @@ def test_same_node_plan_never_touches_the_wire(profile):
 def test_nodeport_walks_all_of_kube_services_first(profile):
     m = CostModel(profile, make_scenario(kube_proxy={"mode": "iptables"}))
     # R = 1001 rules in KUBE-SERVICES, 3rd in KUBE-NODEPORTS, endpoint 0: 1001 + 3 + 1 + 10
-    assert m.nodeport_lookup_seconds(1001, np.array([3]), np.array([0]))[0] == pytest.approx(1015 * 13.5e-9)
+    assert m.nodeport_lookup_seconds(1001, np.array([3]), np.array([0]))[0] == pytest.approx(1015 * 27e-9)
     flat = CostModel(profile, make_scenario(kube_proxy={"mode": "nftables"}))
-    assert flat.nodeport_lookup_seconds(100_001, np.array([3]), np.array([0]))[0] == 1.2e-6
+    assert flat.nodeport_lookup_seconds(100_001, np.array([3]), np.array([0]))[0] == 2.35e-6
 
 
 def test_profile_override_needs_known_name_and_unit(profile):

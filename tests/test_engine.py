@@ -138,8 +138,8 @@ def test_iptables_lookup_cpu_matches_the_expected_walk(profile):
     (row,) = run_point(sc, profile)
     mean_walk = (s + 2) / 2 + (e + 1) / 2 + 6  # R = s + 1 rules in KUBE-SERVICES
     sd_walk = s / math.sqrt(12)
-    tol = 4 * sd_walk * 13.5e-9 / math.sqrt(row["measured"])
-    assert row["rule_lookup_cpu_s_per_request"] == pytest.approx(mean_walk * 13.5e-9, abs=tol)
+    tol = 4 * sd_walk * profile["iptables_rule"] / math.sqrt(row["measured"])
+    assert row["rule_lookup_cpu_s_per_request"] == pytest.approx(mean_walk * profile["iptables_rule"], abs=tol)
 
 
 def test_ipvs_round_robin_cycles_per_node_and_service(profile):

@@ -44,6 +44,7 @@ def summary(replications=1, control=False, **axes):
                          "p50_s": 1e-4 * scale, "p99_s": 3e-4 * scale,
                          "p99_s_ci95": 2e-5 if replications > 1 else NAN,
                          "rule_lookup_cpu_s_per_request": 1e-7 * scale * (slow if grows else 1),
+                         "softirq_cpu_s_per_request": 2e-5 * scale,
                          "conntrack_entries": NAN,
                          "network_programming_p50_s": 0.05 * slow if control else NAN,
                          "network_programming_p99_s": 0.2 * slow if control else NAN,

@@ -42,7 +42,7 @@ def test_each_shipped_scenario_draws_its_story(name, tmp_path):
         ["kube_proxy.mode"] if summary["kube_proxy.mode"].nunique() > 1 else [])
     pngs = sorted((tmp_path / name / "plots").glob("*.png"))
     figures = summary_figures(summary, axes)
-    assert [p.stem for p in pngs] == sorted(figures)
+    assert sorted(p.stem for p in pngs) == sorted(figures)
     numeric = [a for a in axes if a != "kube_proxy.mode" and summary[a].dtype.kind in "if"]
     for kind in summary["traffic"].unique():
         for axis in numeric or [None]:

@@ -1,4 +1,5 @@
-"""The engine's queueing station against queueing theory (M/M/1, M/M/c)."""
+"""The engine's queueing station against queueing theory (M/M/1, M/M/c); the theory and the
+station runs are `netmodel validate`'s (netmodel/validation/theory.py)."""
 
 import math
 
@@ -7,37 +8,12 @@ import pytest
 import simpy
 
 from netmodel.stations import Station
+from netmodel.validation.theory import erlang_c_sojourn, station_sojourns
 
 
 def _sojourns(servers: int, lam: float, mu: float, customers: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    gaps = rng.exponential(1 / lam, customers)
-    work = rng.exponential(1 / mu, customers)
-    env = simpy.Environment()
-    station = Station(env, servers)
-    out = np.empty(customers)
-
-    def customer(i):
-        t = env.now
-        yield from station.serve(work[i])
-        out[i] = env.now - t
-
-    def source():
-        for i in range(customers):
-            yield env.timeout(gaps[i])
-            env.process(customer(i))
-
-    env.process(source())
-    env.run()
-    return out[customers // 10:]  # warm-up cut: the queue starts empty
-
-
-def _erlang_c_sojourn(c: int, lam: float, mu: float) -> float:
-    a = lam / mu
-    rho = a / c
-    tail = a**c / math.factorial(c) / (1 - rho)
-    p_wait = tail / (sum(a**k / math.factorial(k) for k in range(c)) + tail)
-    return p_wait / (c * mu - lam) + 1 / mu
+    """Sojourns through one station, after the warm-up cut (the queue starts empty)."""
+    return station_sojourns(1, servers, lam, mu, customers, seed)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
@@ -60,7 +36,7 @@ def test_mm1_pooled_over_seeds_within_2_percent():
 def test_mmc_mean_sojourn_matches_erlang_c(seed):
     c, lam, mu = 4, 3.0, 1.0  # four softirq cores at 75% load
     t = _sojourns(c, lam, mu, 60_000, seed)
-    assert t.mean() == pytest.approx(_erlang_c_sojourn(c, lam, mu), rel=0.05)
+    assert t.mean() == pytest.approx(erlang_c_sojourn(c, lam, mu), rel=0.05)
 
 
 def test_station_is_fifo_and_counts_waiting():

@@ -48,7 +48,7 @@ def fake_runner(scenario, profile, control_sink=None, engine="auto"):
     for kind in (k for k in TRAFFIC_KINDS if scenario.workload.mix.get(k, 0) > 0):
         p50 = 1e-4 * math.log(scenario.services.count) + _MODE_OFFSET[scenario.kube_proxy.mode]
         n = scenario.run.requests
-        row = {"kube_proxy.mode": scenario.kube_proxy.mode, "traffic": kind, "requests": n,
+        row = {"kube_proxy.mode": scenario.kube_proxy.mode, "dataplane": scenario.kube_proxy.mode, "traffic": kind, "requests": n,
                "completed": n, "dropped": 0, **dict.fromkeys(DROP_COLUMNS, 0), "in_flight": 0,
                **dict.fromkeys(PACKET_DROP_COLUMNS, 0),
                "measured": n, "p50_s": p50, "p90_s": 2 * p50, "p99_s": 3 * p50,

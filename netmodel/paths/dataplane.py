@@ -64,6 +64,18 @@ class Dataplane:
         netfilter, else the kernel's netfilter conntrack."""
         return "bpf-ct" if self.bpf_host_routing else "nf_conntrack"
 
+    @property
+    def name(self) -> str:
+        """A short name that tells data planes apart in a table or a legend: the proxy mode,
+        or under eBPF the implementation, its host routing and what differs from its
+        defaults ('cilium eBPF, BPF host routing, XDP')."""
+        if not self.ebpf:
+            return self.proxy
+        parts = [f"{self.implementation} eBPF", "BPF host routing" if self.bpf_host_routing else "legacy host routing"]
+        parts += [label for on, label in ((not self.socket_lb, "tc LB"), (self.xdp, "XDP"),
+                                          (self.external == "dsr", "DSR"), (self.maglev, "Maglev")) if on]
+        return ", ".join(parts)
+
     def describe(self) -> str:
         """One line in the words of the data plane's own settings."""
         if not self.ebpf:

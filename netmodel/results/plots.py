@@ -1,7 +1,8 @@
 """Plots of a sweep summary that tell the story: what differs, by how much, and why.
 
 A figure puts one swept axis on x and tells one *series* axis apart by colour and marker
-(the kube-proxy mode when it varies, else the first text or true/false axis). Every
+(the kube-proxy mode when it varies, or the data path when eBPF settings vary with it;
+else the first text or true/false axis). Every
 other swept axis is a *facet*: one row of panels per combination of its values, so every
 slice of a multi-axis sweep is drawn; an axis zipped with x moves along with it. Each row
 holds panels (`PANELS`): p50 and p99 latency, the latency added over the fastest series
@@ -43,6 +44,9 @@ from netmodel.units import format_quantity
 from netmodel.vocabulary import DROP_COLUMNS, DROP_REASONS, KUBE_PROXY_MODES
 
 MODE = "kube_proxy.mode"
+DATAPLANE = "dataplane"
+"""The summary column naming a point's data path: the series instead of the mode when
+eBPF settings swept with the mode tell more data paths apart than the mode does."""
 MODE_COLOURS = {"iptables": "#d62728", "ipvs": "#1f77b4", "nftables": "#2ca02c", "ebpf": "#9467bd"}
 """One fixed colour per kube-proxy mode, the same in every plot."""
 MODE_MARKERS = {"iptables": "o", "ipvs": "s", "nftables": "^", "ebpf": "D"}
@@ -121,6 +125,8 @@ PANELS = {
     "throughput": Panel("throughput_rps", "throughput", "rate"),
     "rule-lookup": Panel("rule_lookup_cpu_s_per_request", "rule-lookup CPU per request", "cpu"),
     "softirq": Panel("softirq_cpu_s_per_request", "softirq CPU per request", "cpu"),
+    "setup-p50": Panel("setup_p50_s", "p50 connection set-up", "time"),
+    "setup-p99": Panel("setup_p99_s", "p99 connection set-up", "time"),
     "programming-p50": Panel("network_programming_p50_s", "p50 network programming", "time",
                              point=True),
     "programming-p99": Panel("network_programming_p99_s", "p99 network programming", "time",
@@ -209,7 +215,10 @@ def layout(rows: pd.DataFrame, axes: list[str], x: str | None = None,
         varying = [a for a in swept if rows[a].nunique(dropna=False) > 1]
         texts = [a for a in varying if not _is_numeric(rows[a])]
         series = MODE if MODE in varying else (texts[0] if texts else MODE)
-    others = [a for a in swept if a != series and rows[a].nunique(dropna=False) > 1]
+        if series == MODE and DATAPLANE in rows and rows[DATAPLANE].nunique() > rows[MODE].nunique():
+            series = DATAPLANE
+    others = [a for a in swept if a != series and rows[a].nunique(dropna=False) > 1
+              and not (series == DATAPLANE and _moves_along(rows, DATAPLANE, a))]
     if x is None:
         numeric = [a for a in others if _is_numeric(rows[a])]
         x = (numeric or others or [None])[0]
@@ -223,11 +232,12 @@ def summary_figures(df: pd.DataFrame, axes: list[str], series: str | None = None
     """The figures of a summary table with swept `axes`, by file name (without .png).
 
     Per traffic kind and x axis, `<x>__<traffic>`: p50, p99, the p50 added over the fastest
-    series (with more than one) and the requests failed by reason (when any failed); with
+    series (with more than one) and the requests failed by reason (when any failed), and
+    `<x>__<traffic>-setup`: p50 and p99 of connection set-up (when connections were); with
     no swept axis but the series, `modes__<traffic>` (or `<series>__<traffic>`), bars.
-    With two or more kube-proxy modes, `<x>__mechanism`: the rule-lookup CPU per request
-    and the p50 it adds over the fastest mode, for the traffic kind whose lookup differs
-    most. With the columns filled in, `<x>__conntrack` (the busiest node's entries and
+    With two or more kube-proxy modes, `<x>__mechanism`: the rule-lookup CPU and all softirq
+    CPU per request and the p50 added over the fastest, for the traffic kind whose lookup
+    differs most. With the columns filled in, `<x>__conntrack` (the busiest node's entries and
     fill), `<x>__control-plane` (p50 and p99 network programming) and
     `<x>__stale-endpoints` (stale-endpoint failures and the p99 stale window).
     """
@@ -243,6 +253,10 @@ def summary_figures(df: pd.DataFrame, axes: list[str], series: str | None = None
             here = layout(rows, axes, x, lay.series)
             figures[f"{_safe(x) if x else stem}__{_safe(traffic)}"] = figure(
                 rows, here, _traffic_panels(rows, here), f"{traffic}")
+            if "setup_p50_s" in rows and rows["setup_p50_s"].notna().any():
+                figures[f"{_safe(x) if x else stem}__{_safe(traffic)}-setup"] = figure(
+                    rows, here, [PANELS["setup-p50"], PANELS["setup-p99"]],
+                    f"{traffic}: connection set-up (a kept-alive request's mean hides it)")
     for x in _x_axes(df, axes, lay):
         here = layout(df, axes, x, lay.series)
         figures.update(_point_figures(df, here, _safe(x) if x else stem))
@@ -268,15 +282,16 @@ def _traffic_panels(rows: pd.DataFrame, lay: Layout) -> list[Panel]:
 def _point_figures(df: pd.DataFrame, lay: Layout, stem: str) -> dict[str, Figure]:
     """The mechanism, conntrack, control-plane and stale-endpoint figures along one x."""
     figures = {}
-    modes = df[MODE].nunique() > 1 and lay.series == MODE
+    modes = df[MODE].nunique() > 1 and lay.series in (MODE, DATAPLANE)
     looked_up = df.groupby("traffic")["rule_lookup_cpu_s_per_request"].agg(
         lambda v: v.max() - v.min()).dropna()
     if modes and len(looked_up) and looked_up.max() > 0:
         traffic = looked_up.idxmax()
         figures[f"{stem}__mechanism"] = figure(
             df[df["traffic"] == traffic], lay,
-            [PANELS["rule-lookup"], replace(PANELS["p50-added"], label="p50 latency − fastest mode")],
-            f"why: the rule lookup of a new connection, {traffic}")
+            [PANELS["rule-lookup"], PANELS["softirq"],
+             replace(PANELS["p50-added"], label="p50 latency − fastest")],
+            f"why: the rule lookup of a new connection and the data path's CPU, {traffic}")
     point = df[df["traffic"] == df["traffic"].iloc[0]]
     if point["conntrack_entries"].notna().any():
         figures[f"{stem}__conntrack"] = figure(
@@ -528,14 +543,14 @@ def _handles(order: list[str], lay: Layout, rows: pd.DataFrame) -> list:
 def _style(i: int, series: str, axis: str) -> dict[str, Any]:
     """Series i: its colour and marker, each drawn thinner and smaller than the one
     before it and on top, so that lines lying on each other all stay visible."""
-    marker = MODE_MARKERS.get(series) if axis == MODE else None
+    marker = MODE_MARKERS.get(series) if axis in (MODE, DATAPLANE) else None
     return dict(color=_colour(i, series, axis), marker=marker or SERIES_MARKERS[i % len(SERIES_MARKERS)],
                 markersize=max(9.0 - 1.6 * i, 3.5), linewidth=max(2.8 - 0.55 * i, 1.0),
                 zorder=2 + i, label=series)
 
 
 def _colour(i: int, series: str, axis: str) -> str:
-    if axis == MODE and series in MODE_COLOURS:
+    if axis in (MODE, DATAPLANE) and series in MODE_COLOURS:
         return MODE_COLOURS[series]
     return SERIES_COLOURS[i % len(SERIES_COLOURS)]
 

@@ -16,6 +16,7 @@ from scipy import stats
 from netmodel.connections.conntrack import conntrack_table
 from netmodel.connections.records import Records
 from netmodel.controlplane.syncloop import ControlPlaneResult
+from netmodel.paths.dataplane import dataplane_of
 from netmodel.scenario.schema import Scenario
 from netmodel.vocabulary import (
     COMPLETED,
@@ -64,7 +65,7 @@ that timed out or that TCP gave up on, counted at workload.timeout: what a clien
 p50_s .. p999_s are over completed requests only and hide them."""
 
 COLUMNS = (
-    "kube_proxy.mode", "traffic", "requests", "completed", "dropped", *DROP_COLUMNS,
+    "kube_proxy.mode", "dataplane", "traffic", "requests", "completed", "dropped", *DROP_COLUMNS,
     "in_flight", *PACKET_DROP_COLUMNS, "measured", "p50_s", "p90_s", "p99_s", "p999_s", "mean_s",
     "mean_s_ci95", "p99_s_ci95", *TIMEOUT_COLUMNS, *SETUP_COLUMNS, "throughput_rps", "rule_lookup_cpu_s_per_request",
     "softirq_cpu_s_per_request", "cross_node_share", "endpoint_load_skew",
@@ -96,10 +97,11 @@ def summarize(scenario: Scenario, results: list[Records],
     point = {"conntrack_table": table.name, "conntrack_entries": conntrack,
              "conntrack_fill": conntrack / table.limit}
     after = {**_control_plane(control), "replications": len(results)}
+    dataplane = dataplane_of(scenario).name
     rows = []
     for kind in (k for k in TRAFFIC_KINDS if scenario.workload.mix.get(k, 0) > 0):
         k = TRAFFIC_KINDS.index(kind)
-        row = {"kube_proxy.mode": scenario.kube_proxy.mode, "traffic": kind,
+        row = {"kube_proxy.mode": scenario.kube_proxy.mode, "dataplane": dataplane, "traffic": kind,
                **_outcomes(results, k), **_latency(results, k, scenario.workload.timeout),
                **_setup(results, k), **_work(results, k), **point,
                "conntrack_evictions": sum(int(r.ct_evictions[r.kind == k].sum()) for r in results),

@@ -188,13 +188,20 @@ def plot(ax, summary: pd.DataFrame, panel: str = "p99", **options):
     return draw(ax, summary, panel, **options)
 
 
-def report(path: str | Path) -> Path:
+def report(path: str | Path, validation: bool = True) -> Path:
     """Write `path`/report.html: one self-contained page of a results folder (the decision
-    first for a comparison, then the summary, every plot, the scenario, the profile with
-    its sources, the versions and the checks); return its path."""
+    first for a comparison, then the checks, the model's validation against published
+    figures with the folder's profile, the summary, every plot, the scenario, the profile
+    with its sources and the versions); return its path. `validation=False` leaves the
+    validation run out (a second or two)."""
+    from netmodel.runner.folder import PROFILE_FILE
     from netmodel.runner.report import write_report
 
-    return write_report(Path(path))
+    checks = None
+    profile = Path(path) / PROFILE_FILE
+    if validation and profile.is_file():
+        checks = [c for _, c in validate(profile, quick=True, groups=("published",)).checks]
+    return write_report(Path(path), checks)
 
 
 def import_kubectl(directory: str | Path):

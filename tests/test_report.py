@@ -100,6 +100,17 @@ def test_a_sweep_report_has_no_decision(folders):
     assert len([t for t, _ in page.tags if t == "img"]) == len(list((folders / "sweep" / "plots").glob("*.png")))
 
 
+@pytest.mark.validation
+def test_a_report_holds_the_validation_of_its_profile_and_what_fails_says_why(folders):
+    text, _ = parsed(netmodel.report(folders / "sweep"))
+    validation = text[text.index('id="validation"'):text.index('id="summary"')]
+    passed, total = map(int, re.search(r"(\d+) of (\d+) checks pass", validation).groups())
+    assert 0 < passed < total  # the known gaps of docs/validation.md stay in the table
+    assert "IPVS client node CPU per new connection" in validation and "two machines in one profile" in validation
+    text, _ = parsed(netmodel.report(folders / "sweep", validation=False))
+    assert "Not run for this page" in text
+
+
 def test_report_of_a_folder_without_results_is_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +44,22 @@ nav a { margin-right: 1em; }
 """
 
 
-def write_report(path: Path) -> Path:
-    """Write DIR/report.html for the results folder at `path`; return the file's path."""
+def write_report(path: Path, validation: Sequence[Any] | None = None) -> Path:
+    """Write DIR/report.html for the results folder at `path`; return the file's path.
+    `validation`: the rows of `netmodel validate` for the folder's profile, if run."""
     folder = open_results(path)
     out = Path(path) / REPORT
-    write_text(out, render(folder))
+    write_text(out, render(folder, validation))
     return out
 
 
-def render(folder: ResultsFolder) -> str:
+def render(folder: ResultsFolder, validation: Sequence[Any] | None = None) -> str:
     """The page, as text."""
     meta = folder.meta
     title = f"netmodel report: {meta.get('scenario', folder.path.name)}"
     sections = [_decision(folder)] if folder.comparison else []
-    sections += [_checks(folder), _summary(folder), _plots(folder), _scenario(folder),
-                 _profile(folder), _versions(folder)]
+    sections += [_checks(folder), _validation(folder, validation), _summary(folder), _plots(folder),
+                 _scenario(folder), _profile(folder), _versions(folder)]
     body = "\n".join(s for s in sections if s)
     kind = "comparison" if folder.comparison else "sweep"
     return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -144,10 +146,29 @@ def _checks(folder: ResultsFolder) -> str:
         assumed = sum(s.startswith("assumed") for s in sources)
         items.append(f"<li class=\"muted\">profile {_e(profile['name'])}: {len(sources)} parameters, "
                      f"{len(sources) - assumed} from published figures or derived from them, "
-                     f"{assumed} assumed (sources below). The model's validation against queueing "
-                     "theory and published figures is in docs/validation.md of the netmodel "
-                     "release named under Versions; the profile is not measured on your nodes.</li>")
+                     f"{assumed} assumed (sources below); measured on your nodes only if the "
+                     "calibration lab wrote it (netmodel calibrate lab).</li>")
     return "<h2 id=\"checks\">Checks</h2>\n<ul>" + "".join(items) + "</ul>"
+
+
+def _validation(folder: ResultsFolder, checks: Sequence[Any] | None) -> str:
+    """The model against published figures with this folder's profile: how many rows pass,
+    and each row that does not with what the model lacks (`validation.cases.Check` rows)."""
+    head = "<h2 id=\"validation\">Validation</h2>\n"
+    if checks is None:
+        return head + ("<p class=\"muted\">Not run for this page. <code>netmodel validate --profile "
+                       "PROFILE</code> compares the model with queueing theory and published figures "
+                       "(docs/validation.md).</p>")
+    failed = [c for c in checks if not c.passed]
+    rows = "\n".join(f"<tr><td class=\"text\">{_e(c.case)}</td><td class=\"text\">{_e(c.source)}</td>"
+                     f"<td>{_e(c.reference)}</td><td>{_e(c.model)}</td><td>{_e(c.error)}</td>"
+                     f"<td>{_e(c.tolerance)}</td><td class=\"text\">{_e(c.lacks)}</td></tr>" for c in failed)
+    table = ("<table>\n<tr><th class=\"text\">case</th><th class=\"text\">source</th><th>reference</th>"
+             "<th>model</th><th>error</th><th>tolerance</th><th class=\"text\">what the model lacks</th></tr>\n"
+             f"{rows}\n</table>") if failed else ""
+    return (head + f"<p>netmodel validate --group published --quick with this folder's profile: "
+            f"{len(checks) - len(failed)} of {len(checks)} checks pass"
+            + ("; these do not, and say why (docs/validation.md):</p>\n" if failed else ".</p>\n") + table)
 
 
 def _check(ok: bool, text: str, warn: bool = False) -> str:

@@ -132,7 +132,7 @@ def test_sweep_writes_results_and_says_where(grid, fake, tmp_path, capsys):
     assert main(["sweep", str(grid), "--out", str(out), "--quiet"]) == 0
     captured = capsys.readouterr()
     # a figure per traffic kind (2) and one of conntrack
-    assert captured.out == f"wrote {out}/: summary.parquet, summary.csv, meta.json, 4 plots\n"
+    assert captured.out == f"wrote {out}/: summary.parquet, summary.csv, meta.json, 6 plots\n"
     assert captured.err == ""
     assert fake.calls == N_POINTS
     assert (out / "summary.parquet").is_file() and (out / "summary.csv").is_file()

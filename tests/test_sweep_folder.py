@@ -270,7 +270,7 @@ def test_a_sweep_with_nothing_to_do_says_so_and_rewrites_nothing(grid, fake, tmp
     assert main(["sweep", str(grid), "--out", str(out)]) == 0
     said = capsys.readouterr()
     assert said.err == f"nothing to do: all {N_POINTS} points done\n"
-    assert said.out == f"up to date {out}/: summary.parquet, summary.csv, meta.json, 4 plots\n"
+    assert said.out == f"up to date {out}/: summary.parquet, summary.csv, meta.json, 6 plots\n"
     assert mtimes(out) == stamps
     assert fake.calls == N_POINTS
 

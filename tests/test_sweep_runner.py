@@ -121,7 +121,8 @@ def test_writes_one_file_per_point_then_summary_meta_and_plots(tmp_path):
     csv = pd.read_csv(out / "summary.csv")
     assert list(csv.columns) == list(summary.columns) and len(csv) == len(summary)
     plots = ["services.count__conntrack.png", "services.count__mechanism.png",
-             "services.count__pod-clusterip.png", "services.count__pod-pod-cross-node.png"]
+             "services.count__pod-clusterip-setup.png", "services.count__pod-clusterip.png",
+             "services.count__pod-pod-cross-node-setup.png", "services.count__pod-pod-cross-node.png"]
     assert json.loads((out / "manifest.json").read_text()) == {
         "format": "netmodel sweep results", "version": 1, "digest": loaded.digest,
         "points": N_POINTS, "plots": plots}

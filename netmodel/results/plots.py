@@ -25,7 +25,9 @@ import io
 import itertools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, get_args
 
 import numpy as np
@@ -228,8 +230,24 @@ def layout(rows: pd.DataFrame, axes: list[str], x: str | None = None,
 
 
 # -- the standard figures -----------------------------------------------------------------
+FigurePlan = Callable[[], Figure]
+"""A figure not drawn yet: `figure` with its arguments (a functools.partial, picklable, so
+that a sweep's workers can draw them side by side)."""
+
+
 def summary_figures(df: pd.DataFrame, axes: list[str], series: str | None = None) -> dict[str, Figure]:
-    """The figures of a summary table with swept `axes`, by file name (without .png).
+    """The figures of a summary table with swept `axes`, by file name (without .png): see
+    `figure_plans`."""
+    return {name: plan() for name, plan in figure_plans(df, axes, series).items()}
+
+
+def render_png(plan: FigurePlan) -> bytes:
+    """Draw a planned figure and return its PNG (in a worker process as well as here)."""
+    return png_bytes(plan())
+
+
+def figure_plans(df: pd.DataFrame, axes: list[str], series: str | None = None) -> dict[str, FigurePlan]:
+    """The figures of a summary table with swept `axes`, planned, by file name (without .png).
 
     Per traffic kind and x axis, `<x>__<traffic>`: p50, p99, the p50 added over the fastest
     series (with more than one) and the requests failed by reason (when any failed), and
@@ -246,16 +264,16 @@ def summary_figures(df: pd.DataFrame, axes: list[str], series: str | None = None
         return {}
     lay = layout(df, axes, series=series)
     stem = _safe(lay.x) if lay.x else ("modes" if lay.series == MODE else _safe(lay.series))
-    figures: dict[str, Figure] = {}
+    figures: dict[str, FigurePlan] = {}
     for traffic in df["traffic"].unique():
         rows = df[df["traffic"] == traffic]
         for x in _x_axes(rows, axes, lay):
             here = layout(rows, axes, x, lay.series)
-            figures[f"{_safe(x) if x else stem}__{_safe(traffic)}"] = figure(
-                rows, here, _traffic_panels(rows, here), f"{traffic}")
+            figures[f"{_safe(x) if x else stem}__{_safe(traffic)}"] = partial(
+                figure, rows, here, _traffic_panels(rows, here), f"{traffic}")
             if "setup_p50_s" in rows and rows["setup_p50_s"].notna().any():
-                figures[f"{_safe(x) if x else stem}__{_safe(traffic)}-setup"] = figure(
-                    rows, here, [PANELS["setup-p50"], PANELS["setup-p99"]],
+                figures[f"{_safe(x) if x else stem}__{_safe(traffic)}-setup"] = partial(
+                    figure, rows, here, [PANELS["setup-p50"], PANELS["setup-p99"]],
                     f"{traffic}: connection set-up (a kept-alive request's mean hides it)")
     for x in _x_axes(df, axes, lay):
         here = layout(df, axes, x, lay.series)
@@ -279,30 +297,30 @@ def _traffic_panels(rows: pd.DataFrame, lay: Layout) -> list[Panel]:
     return panels
 
 
-def _point_figures(df: pd.DataFrame, lay: Layout, stem: str) -> dict[str, Figure]:
+def _point_figures(df: pd.DataFrame, lay: Layout, stem: str) -> dict[str, FigurePlan]:
     """The mechanism, conntrack, control-plane and stale-endpoint figures along one x."""
-    figures = {}
+    figures: dict[str, FigurePlan] = {}
     modes = df[MODE].nunique() > 1 and lay.series in (MODE, DATAPLANE)
     looked_up = df.groupby("traffic")["rule_lookup_cpu_s_per_request"].agg(
         lambda v: v.max() - v.min()).dropna()
     if modes and len(looked_up) and looked_up.max() > 0:
         traffic = looked_up.idxmax()
-        figures[f"{stem}__mechanism"] = figure(
-            df[df["traffic"] == traffic], lay,
+        figures[f"{stem}__mechanism"] = partial(
+            figure, df[df["traffic"] == traffic], lay,
             [PANELS["rule-lookup"], PANELS["softirq"],
              replace(PANELS["p50-added"], label="p50 latency − fastest")],
             f"why: the rule lookup of a new connection and the data path's CPU, {traffic}")
     point = df[df["traffic"] == df["traffic"].iloc[0]]
     if point["conntrack_entries"].notna().any():
-        figures[f"{stem}__conntrack"] = figure(
-            point, lay, [PANELS["conntrack-entries"], PANELS["conntrack-fill"]],
+        figures[f"{stem}__conntrack"] = partial(
+            figure, point, lay, [PANELS["conntrack-entries"], PANELS["conntrack-fill"]],
             "conntrack, all traffic kinds")
     if point["network_programming_p50_s"].notna().any():
-        figures[f"{stem}__control-plane"] = figure(
-            point, lay, [PANELS["programming-p50"], PANELS["programming-p99"]],
+        figures[f"{stem}__control-plane"] = partial(
+            figure, point, lay, [PANELS["programming-p50"], PANELS["programming-p99"]],
             "control plane: network programming latency")
-        figures[f"{stem}__stale-endpoints"] = figure(
-            point, lay, [PANELS["stale-failed"], PANELS["stale-window-p99"]],
+        figures[f"{stem}__stale-endpoints"] = partial(
+            figure, point, lay, [PANELS["stale-failed"], PANELS["stale-window-p99"]],
             "stale endpoints, all traffic kinds")
     return figures
 

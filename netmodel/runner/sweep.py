@@ -31,7 +31,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, wait
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,13 +202,31 @@ def _stops_as_interrupts() -> Iterator[dict]:
 
 
 def _run_locked(sweep: _Sweep, stopped: dict) -> pd.DataFrame:
-    """`run_sweep` once it holds the folder's lock."""
+    """`run_sweep` once it holds the folder's lock: the points, then the summary and the
+    plots, the plots drawn by the same workers (they are a third of a short sweep)."""
     manifest = _prepare(sweep)
     todo = _todo(sweep)
-    _run_points(sweep, todo, stopped)
-    summary = _finish(sweep, manifest, ran=bool(todo))
+    with _executor(sweep, len(todo), stopped) as executor:
+        _run_points(sweep, todo, stopped, executor)
+        summary = _finish(sweep, manifest, bool(todo), executor, stopped)
     summary.attrs["points_run"] = len(todo)
     return summary
+
+
+@contextmanager
+def _executor(sweep: _Sweep, points: int, stopped: dict) -> Iterator[Executor | None]:
+    """The sweep's executor for `points` points (None: run them here, and mark the stop
+    handler so: see `_stops_as_interrupts`). Local workers fork after the plotting library
+    is imported, so that each of them can draw plots without importing it again."""
+    if isinstance(sweep.executor, Executor):
+        yield sweep.executor
+        return
+    jobs = min(sweep.jobs, points)
+    if jobs > 1 and sweep.executor == "local":
+        import netmodel.results.plots  # noqa: F401  (inherited by the forked workers)
+    with open_executor(sweep.executor, jobs, sweep.scheduler, sweep.quiet) as executor:
+        stopped["inline"] = executor is None
+        yield executor
 
 
 def _prepare(sweep: _Sweep) -> Manifest:
@@ -272,7 +290,7 @@ def _count_done(sweep: _Sweep) -> int:
     return sum(_stored(sweep, p) is not None for p in sweep.points)
 
 
-def _run_points(sweep: _Sweep, todo: list[SweepPoint], stopped: dict) -> None:
+def _run_points(sweep: _Sweep, todo: list[SweepPoint], stopped: dict, executor: Executor | None) -> None:
     """Run `todo` with a progress bar, writing each point's files as it finishes; a stop
     (`stopped`, see `_stops_as_interrupts`) is looked at between points and while
     waiting for one."""
@@ -281,7 +299,7 @@ def _run_points(sweep: _Sweep, todo: list[SweepPoint], stopped: dict) -> None:
     done = len(sweep.points) - len(todo)
     wanted = {p.point_id for p in sweep.points if _metrics_files(sweep.metrics_dir, p)}
     # Workers start before the progress bar's thread, so they fork a one-thread process.
-    with _results(sweep, todo, wanted, stopped) as results, \
+    with _results(sweep, todo, wanted, stopped, executor) as results, \
             tqdm(total=len(sweep.points), initial=done, desc=sweep.loaded.scenario.name,
                  unit="point", disable=sweep.quiet, file=sys.stderr) as bar:
         for point, (rows, texts) in results:
@@ -296,30 +314,23 @@ def _run_points(sweep: _Sweep, todo: list[SweepPoint], stopped: dict) -> None:
 
 
 @contextmanager
-def _results(sweep: _Sweep, todo: list[SweepPoint], wanted: set[int], stopped: dict) \
-        -> Iterator[Iterator[tuple[SweepPoint, tuple[list[dict], Metrics]]]]:
+def _results(sweep: _Sweep, todo: list[SweepPoint], wanted: set[int], stopped: dict,
+             executor: Executor | None) -> Iterator[Iterator[tuple[SweepPoint, tuple[list[dict], Metrics]]]]:
     """Give an iterator of (point, (rows, metrics)) in finishing order, the points run by
-    the sweep's executor (or here); metrics only for the point ids in `wanted`.
-    Interrupted, the points not finished are cancelled, and workers of our own ended."""
-    if isinstance(sweep.executor, Executor):
-        opened = nullcontext(sweep.executor)
-    else:
-        opened = open_executor(sweep.executor, min(sweep.jobs, len(todo)), sweep.scheduler,
-                               sweep.quiet)
+    `executor` (None: here); metrics only for the point ids in `wanted`. Interrupted, the
+    points not finished are cancelled."""
     args = {p.point_id: (sweep.runner, p.scenario, p.profile, p.point_id in wanted, sweep.engine)
             for p in todo}
-    with opened as executor:
-        if executor is None:
-            stopped["inline"] = True
-            yield ((p, _run_one(*args[p.point_id])) for p in todo)
-            return
-        futures = {executor.submit(_run_one, *args[p.point_id]): p for p in todo}
-        try:
-            yield ((futures[f], f.result()) for f in _as_completed(futures, stopped))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    if executor is None:
+        yield ((p, _run_one(*args[p.point_id])) for p in todo)
+        return
+    futures = {executor.submit(_run_one, *args[p.point_id]): p for p in todo}
+    try:
+        yield ((futures[f], f.result()) for f in _as_completed(futures, stopped))
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
 
 
 def _stop_if(stopped: dict) -> None:
@@ -358,9 +369,11 @@ def _run_one(runner: Runner, scenario: Scenario, profile: Profile, metrics: bool
     return rows, tuple(texts[r] for r in expected)
 
 
-def _finish(sweep: _Sweep, manifest: Manifest, ran: bool) -> pd.DataFrame:
-    """Write the summary and meta.json where they changed, draw the plots unless the summary
-    is unchanged and they are all there; return the summary."""
+def _finish(sweep: _Sweep, manifest: Manifest, ran: bool, executor: Executor | None,
+            stopped: dict) -> pd.DataFrame:
+    """Write the summary and meta.json where they changed, draw the plots (on `executor`'s
+    workers if any) unless the summary is unchanged and they are all there; return the
+    summary."""
     out_dir = sweep.out_dir
     summary = pd.concat([_sound(sweep, p).to_pandas() for p in sweep.points], ignore_index=True)
     before = {name: read_if_exists(out_dir / name) for name in OUTPUTS}
@@ -375,7 +388,8 @@ def _finish(sweep: _Sweep, manifest: Manifest, ran: bool) -> pd.DataFrame:
         _write_if_changed(out_dir / MANIFEST, Manifest(manifest.digest, manifest.points).as_bytes())
     for name, data in after.items():
         _write_if_changed(out_dir / name, data, before[name])
-    summary.attrs["plots"] = _draw(sweep, manifest, summary) if redraw else list(manifest.plots)
+    summary.attrs["plots"] = _draw(sweep, manifest, summary, executor, stopped) if redraw \
+        else list(manifest.plots)
     return summary
 
 
@@ -398,17 +412,24 @@ def _sound(sweep: _Sweep, point: SweepPoint) -> pa.Table:
     return table
 
 
-def _draw(sweep: _Sweep, manifest: Manifest, summary: pd.DataFrame) -> list[str]:
-    """Draw the plots, replace netmodel's old ones, record them in the manifest; return
-    their file names."""
-    from netmodel.results.plots import png_bytes, summary_figures  # after the workers are gone
+def _draw(sweep: _Sweep, manifest: Manifest, summary: pd.DataFrame, executor: Executor | None,
+          stopped: dict) -> list[str]:
+    """Draw the plots (side by side on `executor`'s workers, if any), replace netmodel's old
+    ones, record them in the manifest; return their file names."""
+    from netmodel.results.plots import figure_plans, render_png
 
     plots_dir = sweep.out_dir / PLOTS
     make_folder(plots_dir)
+    plans = figure_plans(summary, sweep.axes, sweep.series)
+    if executor is None:
+        pngs = {name: render_png(plan) for name, plan in plans.items()}
+    else:
+        futures = {executor.submit(render_png, plan): name for name, plan in plans.items()}
+        pngs = {futures[f]: f.result() for f in _as_completed(futures, stopped)}
     names = []
-    for name, figure in summary_figures(summary, sweep.axes, sweep.series).items():
+    for name in plans:
         names.append(f"{name}.png")
-        _write_if_changed(plots_dir / names[-1], png_bytes(figure))
+        _write_if_changed(plots_dir / names[-1], pngs[name])
     for stale in set(manifest.plots) - set(names):
         (plots_dir / stale).unlink(missing_ok=True)
     drawn = Manifest(manifest.digest, manifest.points, tuple(sorted(names)))

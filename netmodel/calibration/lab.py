@@ -40,6 +40,10 @@ NOT_IDENTIFIED = {
     "snat_setup": "the lab does not masquerade NodePort traffic",
     "ipvs_operation": "the lab does not time IPVS syncs",
     "ebpf_map_update": "the lab does not time BPF map updates",
+    "ebpf_maglev_lookup": "the lab runs no eBPF load balancer",
+    "ipvs_established": "the lab sends no packets of established flows through IPVS",
+    **dict.fromkeys(("bpf_ct_lookup", "bpf_redirect", "bpf_lb_packet", "xdp_rx"),
+                    "the lab loads no BPF programs (tc or XDP)"),
 }
 """Why the lab leaves a parameter at its default (the rest: not a kernel measurement)."""
 

@@ -135,6 +135,7 @@ def test_compare_end_to_end_writes_a_folder_that_opens_and_reports(tiny, tmp_pat
     assert printed.startswith("compare kube_proxy.mode: iptables, nftables (baseline iptables); "
                               "the table at services.count = 20, workload.rate = 1000.0")
     assert "network programming p99" in printed and "verdict:" in printed
+    assert "data paths" not in printed   # the settings name them already
     folder = netmodel.open_results(out)
     assert folder.comparison["settings"] == ["iptables", "nftables"]
     assert folder.comparison["verdict"] == [line[4:] for line in printed.splitlines()
@@ -152,6 +153,17 @@ def test_compare_end_to_end_writes_a_folder_that_opens_and_reports(tiny, tmp_pat
     assert main(["compare", str(tiny), "--vs", "kube_proxy.mode=iptables,nftables",
                  "--set", "services.endpoints_per_service=3", "--out", str(out), "--quiet"]) == 0
     assert capsys.readouterr().out == printed
+
+
+@pytest.mark.validation
+def test_the_decision_names_the_data_path_an_ebpf_setting_resolved_to(tiny, tmp_path):
+    loaded = netmodel.override(netmodel.load(tiny), {"kube_proxy.ebpf.masquerade": "bpf"})
+    decision = netmodel.compare(loaded, "kube_proxy.mode=iptables,ebpf", tmp_path / "cmp", quiet=True)
+    assert decision.text().splitlines()[1] == \
+        "data paths: iptables: iptables; ebpf: cilium eBPF, BPF host routing"
+    legacy = netmodel.override(netmodel.load(tiny), {"cluster.kernel": "5.4"})
+    decision = netmodel.compare(legacy, "kube_proxy.mode=iptables,ebpf", tmp_path / "old", quiet=True)
+    assert decision.dataplanes() == {"iptables": ["iptables"], "ebpf": ["cilium eBPF, legacy host routing"]}
 
 
 def test_comparing_a_field_of_the_default_range_makes_it_the_compared_axis(tiny):

@@ -15,6 +15,7 @@ same.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -300,6 +301,24 @@ def comparison_figures(summary: pd.DataFrame, axes: list[str], field: str,
 
 
 
+def dataplanes(summary: pd.DataFrame, field: str, settings: Sequence[str]) -> dict[str, list[str]]:
+    """Setting -> the data paths its points ran (the summary's `dataplane`: under eBPF, the
+    host routing and load balancing the settings and the kernel resolved to)."""
+    if "dataplane" not in summary:
+        return {}
+    by = summary.groupby(summary[field].astype(str), sort=False)["dataplane"]
+    return {setting: list(dict.fromkeys(by.get_group(setting))) for setting in settings
+            if setting in by.groups}
+
+
+def dataplanes_text(paths: dict[str, list[str]]) -> str:
+    """'data paths: iptables: iptables; ebpf: cilium eBPF, ...', or '' when every setting
+    names its own data path."""
+    if all(names == [setting] for setting, names in paths.items()):
+        return ""
+    return "data paths: " + "; ".join(f"{setting}: {' or '.join(names)}" for setting, names in paths.items())
+
+
 @dataclass(frozen=True)
 class Comparison:
     """What `netmodel compare` decided: `table` (TABLE_COLUMNS), `verdict` (sentences),
@@ -315,11 +334,18 @@ class Comparison:
     notes: tuple[str, ...]
     folder: str
 
+    def dataplanes(self) -> dict[str, list[str]]:
+        """Setting -> the data paths its points ran (`dataplanes`)."""
+        return dataplanes(self.summary, self.field, self.settings)
+
     def text(self) -> str:
-        """The decision for a terminal: what was compared where, the table, the verdict."""
+        """The decision for a terminal: what was compared where, the data paths the settings
+        resolved to (when that says more than the setting), the table, the verdict."""
         where = ", ".join(f"{a} = {v}" for a, v in self.reference.items()) or "the scenario itself"
         lines = [f"compare {self.field}: {', '.join(self.settings)} (baseline {self.settings[0]}); "
-                 f"the table at {where}", table_text(self.table), "", "verdict:"]
+                 f"the table at {where}"]
+        paths = dataplanes_text(self.dataplanes())
+        lines += ([paths] if paths else []) + [table_text(self.table), "", "verdict:"]
         lines += [f"  - {s}" for s in self.verdict]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from netmodel.results.compare import CLUSTER, SAME_WITHIN
+from netmodel.results.compare import CLUSTER, SAME_WITHIN, dataplanes, dataplanes_text
 from netmodel.results.plots import stale_endpoint_share
 from netmodel.runner.results_folder import ResultsFolder, open_results, write_text
 
@@ -80,6 +80,9 @@ def _decision(folder: ResultsFolder) -> str:
              f"{_e(reference)}. Differences are against the baseline; ± is a 95% interval "
              "where replications give one. Green: lower than the baseline; red: higher "
              f"(beyond {SAME_WITHIN:.0%}).</p>"]
+    paths = dataplanes_text(dataplanes(folder.summary, comparison["field"], comparison["settings"]))
+    if paths:
+        parts.append(f"<p>{_e(paths[0].upper() + paths[1:])}.</p>")
     if table is not None and len(table):
         parts.append(_decision_table(table))
     parts.append("<h3>Verdict</h3>\n<ul class=\"verdict\">"

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from netmodel.errors import NetmodelError
+from netmodel.runner.folder import pid_running
 
 PREFIX = "nmlab"
 """Every lab namespace is named PREFIX-<pid>-<name>."""
@@ -134,20 +135,10 @@ def remove_stale(runner: Runner = subprocess.run) -> list[str]:
     for line in (listed.stdout or b"").decode().splitlines():
         name = line.split()[0] if line.split() else ""
         match = _NAME.match(name)
-        if match and not _alive(int(match.group(1))):
+        if match and not pid_running(int(match.group(1))):
             runner(("ip", "netns", "del", name), capture_output=True)
             stale.append(name)
     return stale
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextmanager

@@ -50,12 +50,17 @@ def iptables_walk(samples: pd.DataFrame, variants: dict[str, tuple[fits.Estimate
         _band(ax, x, slope, zero, colour, 1e6)
         ax.plot([], [], color=colour, label=f"fit: {slope.value * 1e9:.3g} ns/rule, "
                                             f"{zero.value * 1e6:.3g} us at 0 rules")
-    ax.set_xlabel("rules walked by the SYN")
+    _latency_axes(ax, "rules walked by the SYN")
+    return fig
+
+
+def _latency_axes(ax, xlabel: str) -> None:
+    """A latency-per-connection panel's labels, a y axis from 0, grid and legend."""
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("latency (µs)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return fig
 
 
 def flat_lookups(samples: pd.DataFrame, modes: dict[str, tuple[fits.Estimate, ...]]) -> Figure:
@@ -72,11 +77,7 @@ def flat_lookups(samples: pd.DataFrame, modes: dict[str, tuple[fits.Estimate, ..
         ax.plot(x, (level.value + slope.value * (x - np.median(q.index))) * 1e6, color=colour,
                 ls="--", label=f"slope {slope.value * 1e9 * 1000:.3g} ns per 1,000 Services "
                                f"(95% CI {slope.low * 1e12:.3g} to {slope.high * 1e12:.3g})")
-    ax.set_xlabel("Services in the verdict map")
-    ax.set_ylabel("latency (µs)")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _latency_axes(ax, "Services in the verdict map")
     return fig
 
 

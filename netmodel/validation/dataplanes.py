@@ -10,41 +10,19 @@ provenance: reference-figures.md and docs/validation.md.
 
 from __future__ import annotations
 
-import numpy as np
-
 from netmodel.costs.model import CostModel
 from netmodel.costs.profile import Profile
 from netmodel.paths import Placement, route
 from netmodel.paths.dataplane import dataplane_of
 from netmodel.scenario.schema import Scenario
 from netmodel.validation.cases import Check, Context, case, relative, shape
-from netmodel.validation.published import DAOCLOUD, netperf_round_trip, scenario
+from netmodel.validation.published import DAOCLOUD, netperf_round_trip, node_cpu_per_request, scenario
 
 TKE = "TKE Cilium benchmark"
 """imroc.cc/tke 'Cilium 网络性能 Benchmark' (Cilium 1.19.4, kernel 6.6, 3 x 4-core nodes)."""
 TKE_PERF = "TKE cilium connectivity perf"
 CILIUM_18 = "Cilium 1.8 blog"
 CILIUM_19 = "Cilium 1.9 blog"
-
-
-def node_cpu_per_request(profile: Profile, sc: Scenario, kind: str, placement: Placement, at: str) -> float:
-    """CPU seconds one request costs the node of role `at` (its share of its connection's
-    set-up and, on the client's node, the mean Service lookup over uniformly drawn Services
-    and endpoints), from the model's route plans."""
-    model = CostModel(profile, sc)
-    connect, request = model.route_plans(route(kind, placement, dataplane_of(sc)))
-    per_connection = _cpu(connect, at) + (_mean_lookup(model, sc) if at == "client" else 0.0)
-    return _cpu(request, at) + per_connection / sc.workload.requests_per_connection
-
-
-def _cpu(steps, at: str) -> float:
-    return sum(s.seconds for s in steps if s.kind == "cpu" and s.at == at)
-
-
-def _mean_lookup(model: CostModel, sc: Scenario) -> float:
-    services, endpoints = sc.services.count, sc.services.endpoints_per_service
-    ranks = np.repeat(np.arange(1, services + 1), endpoints)
-    return float(np.mean(model.rule_lookup_seconds(ranks, np.tile(np.arange(endpoints), services))))
 
 
 # -- TKE: iptables vs Cilium over Service count, short connections ----------------------------------
@@ -143,10 +121,14 @@ def _crossover(iptables: dict[int, float], ebpf: dict[int, float]) -> float | No
 
 
 # -- eBPF host routing against legacy host routing ----------------------------------------------------
-def _same_node_rr(profile: Profile, host_routing: str) -> float:
-    return netperf_round_trip(profile, keep_alive=True, datapath="vxlan", nodes=1, kernel="6.6",
-                              kube_proxy={"mode": "ebpf", "ebpf": {"host_routing": host_routing,
-                                                                   "masquerade": "bpf"}})
+def _legacy_over_bpf(profile: Profile, nodes: int, datapath: str, kernel: str) -> float:
+    """TCP_RR round trip between Pods under Cilium's legacy host routing over the same under
+    BPF host routing."""
+    rr = {routing: netperf_round_trip(profile, keep_alive=True, datapath=datapath, nodes=nodes, kernel=kernel,
+                                      kube_proxy={"mode": "ebpf", "ebpf": {"host_routing": routing,
+                                                                           "masquerade": "bpf"}})
+          for routing in ("legacy", "bpf")}
+    return rr["legacy"] / rr["bpf"]
 
 
 @case("TKE eBPF host routing, same node", "published")
@@ -154,18 +136,11 @@ def tke_host_routing(ctx: Context) -> list[Check]:
     """cilium connectivity perf on one TKE cluster: TCP_RR between Pods on one node took 46.81
     us with legacy host routing and 39.47 us with BPF host routing (host-to-host 41.19 and
     41.86 us: the environments match within 2%). 5%."""
-    legacy, bpf = _same_node_rr(ctx.default, "legacy"), _same_node_rr(ctx.default, "bpf")
     return [relative("TCP_RR Pods on one node, legacy / BPF host routing", TKE_PERF, 46.81 / 39.47,
-                     legacy / bpf, 0.05,
+                     _legacy_over_bpf(ctx.default, 1, "vxlan", "6.6"), 0.05,
                      lacks="legacy host routing's netfilter hooks, conntrack and veth backlog cost more "
                            "there than the profile's per-packet costs (a 2012 core, x2 of a 2018 one: "
                            "assumed)")]
-
-
-def _cross_node_rr(profile: Profile, host_routing: str) -> float:
-    return netperf_round_trip(profile, keep_alive=True, datapath="native", nodes=2, kernel="5.10",
-                              kube_proxy={"mode": "ebpf", "ebpf": {"host_routing": host_routing,
-                                                                   "masquerade": "bpf"}})
 
 
 @case("Cilium 1.9: eBPF host routing, Pod to remote Pod", "published")
@@ -173,8 +148,8 @@ def cilium_19_host_routing(ctx: Context) -> list[Check]:
     """Cilium 1.9 blog (kernel 5.10, direct routing): 'the TCP request/response transaction
     performance improved by almost 3x' with BPF host routing; one connection, so the rate is
     the inverse of the round trip. 30%."""
-    legacy, bpf = _cross_node_rr(ctx.default, "legacy"), _cross_node_rr(ctx.default, "bpf")
-    return [relative("TCP_RR Pod to remote Pod, legacy / BPF host routing", CILIUM_19, 3.0, legacy / bpf, 0.30,
+    return [relative("TCP_RR Pod to remote Pod, legacy / BPF host routing", CILIUM_19, 3.0,
+                     _legacy_over_bpf(ctx.default, 2, "native", "5.10"), 0.30,
                      lacks="the blog's legacy path waits in the veth backlog twice per packet (a "
                            "rescheduling point each: 122 -> 44 us round trip in the redirect_peer "
                            "commit); the model charges veth and backlog as CPU, with no scheduling "

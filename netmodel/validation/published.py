@@ -47,6 +47,26 @@ def scenario(**sections) -> Scenario:
     return validate_scenario(doc)
 
 
+def node_cpu_per_request(profile: Profile, sc: Scenario, kind: str, placement: Placement, at: str) -> float:
+    """CPU seconds one request costs the node of role `at` (its share of its connection's
+    set-up and, on the client's node, the mean Service lookup over uniformly drawn Services
+    and endpoints), from the model's route plans."""
+    model = CostModel(profile, sc)
+    connect, request = model.route_plans(route(kind, placement, dataplane_of(sc)))
+    per_connection = _cpu(connect, at) + (_mean_lookup(model, sc) if at == "client" else 0.0)
+    return _cpu(request, at) + per_connection / sc.workload.requests_per_connection
+
+
+def _cpu(steps, at: str) -> float:
+    return sum(s.seconds for s in steps if s.kind == "cpu" and s.at == at)
+
+
+def _mean_lookup(model: CostModel, sc: Scenario) -> float:
+    services, endpoints = sc.services.count, sc.services.endpoints_per_service
+    ranks = np.repeat(np.arange(1, services + 1), endpoints)
+    return float(np.mean(model.rule_lookup_seconds(ranks, np.tile(np.arange(endpoints), services))))
+
+
 # -- DaoCloud: netperf between two nodes ---------------------------------------------------------
 def _pods(datapath: str, nodes: int, message: str, keep_alive: int, rate: float, requests: int,
           kernel: str = "6.1", kube_proxy: dict | None = None) -> Scenario:
@@ -127,10 +147,7 @@ def tigera_ipvs_cpu(ctx: Context) -> list[Check]:
     per connection; the model's client-side CPU of set-up, lookup, request and response
     (native routing). 30%: the per-packet costs come from an older CPU."""
     sc = scenario(cluster={"cni_datapath": "native", "nodes": 2}, kube_proxy={"mode": "ipvs"})
-    connect, request = CostModel(ctx.default, sc).route_plans(
-        route("pod-clusterip", Placement(same_node=False), dataplane_of(sc)))
-    client = ctx.default["ipvs_lookup"] + sum(s.seconds for s in connect + request
-                                              if s.kind == "cpu" and s.at == "client")
+    client = node_cpu_per_request(ctx.default, sc, "pod-clusterip", Placement(same_node=False), "client")
     return [relative("IPVS client node CPU per new connection", TIGERA, 80e-6, client, 0.30, "us",
                      lacks="two machines in one profile: connection_setup (49.6 us a node, from DaoCloud's "
                            "2023 CRR) is half of it, and the per-packet netfilter and IPVS costs (x2 a "

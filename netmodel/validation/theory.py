@@ -251,30 +251,27 @@ def mmc(ctx: Context) -> list[Check]:
 @case("M/M/1/K", "theory")
 def mm1k(ctx: Context) -> list[Check]:
     """M/M/1/3 through the model (1 worker, queue_limit 2): the share of requests refused."""
-    plan = _plan(ctx.quick)
-    out = []
-    for rho in RHOS:
-        run = model_run("mm1k", rho, ctx.quick)
-        mean, low, high = run.interval(run.blocked)
-        out.append(relative(f"M/M/1/{CAPACITY} blocking, rho {rho}", SOURCE_THEORY,
-                            mm1k_blocking(rho, CAPACITY), mean, 1.5 * plan.tolerance[rho], "%",
-                            note=f"95% CI {low:.2%} to {high:.2%}",
-                            lacks="the Pod's queue limit does not refuse as a finite queue does"))
-    return out
+    return _blocking(ctx, "mm1k", f"M/M/1/{CAPACITY}", lambda rho: mm1k_blocking(rho, CAPACITY),
+                     "the Pod's queue limit does not refuse as a finite queue does")
 
 
 @case("M/M/c/c", "theory")
 def mmcc(ctx: Context) -> list[Check]:
     """M/M/4/4 through the model (4 workers, queue_limit 0): the share refused, Erlang B."""
+    return _blocking(ctx, "mmcc", f"M/M/{SERVERS}/{SERVERS}", lambda rho: erlang_b(SERVERS, SERVERS * rho),
+                     "a Pod without waiting room does not refuse as a loss system does")
+
+
+def _blocking(ctx: Context, kind: str, name: str, theory, lacks: str) -> list[Check]:
+    """The share of requests the model's `kind` runs refuse against `theory(rho)`, per rho."""
     plan = _plan(ctx.quick)
     out = []
     for rho in RHOS:
-        run = model_run("mmcc", rho, ctx.quick)
+        run = model_run(kind, rho, ctx.quick)
         mean, low, high = run.interval(run.blocked)
-        out.append(relative(f"M/M/{SERVERS}/{SERVERS} blocking, rho {rho}", SOURCE_THEORY,
-                            erlang_b(SERVERS, SERVERS * rho), mean, 1.5 * plan.tolerance[rho], "%",
-                            note=f"95% CI {low:.2%} to {high:.2%}",
-                            lacks="a Pod without waiting room does not refuse as a loss system does"))
+        out.append(relative(f"{name} blocking, rho {rho}", SOURCE_THEORY, theory(rho), mean,
+                            1.5 * plan.tolerance[rho], "%", note=f"95% CI {low:.2%} to {high:.2%}",
+                            lacks=lacks))
     return out
 
 

@@ -8,11 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import netmodel
+from netmodel.cluster.topology import build_topology
 from netmodel.connections.placement import Placer, place_connections
 from netmodel.connections.replication import describe
 from netmodel.connections.vectorized import place_static
-from netmodel.connections.workload import _clock
+from netmodel.connections.workload import _clock, draw_demand
 from netmodel.costs.model import CostModel
+from netmodel.streams import streams
 from netmodel.vocabulary import TRAFFIC_KINDS
 from tests.strategies import scenarios
 
@@ -21,9 +23,18 @@ FIELDS = ("drop", "route", "node", "endpoint", "position", "replica", "dns_upstr
           "lookup_cpu")
 
 
+def demand_of(sc, rep):
+    """The replication's demand with its placement draws (describe lets them go once spent)."""
+    rng = streams(sc.run.seed, 0)
+    build_topology(sc, rng)
+    demand = draw_demand(sc, rep.topology, rng)
+    assert np.array_equal(demand.arrival, rep.demand.arrival) and not rep.demand.draws
+    return demand
+
+
 def one_by_one(sc, profile, rep):
     placer = Placer(sc, CostModel(profile, sc), rep.topology)
-    demand = rep.demand
+    demand = demand_of(sc, rep)
     return place_connections(placer, [TRAFFIC_KINDS[k] for k in demand.kind.tolist()],
                              demand.service, demand.draws, demand.clock)
 
@@ -31,7 +42,7 @@ def one_by_one(sc, profile, rep):
 def assert_same(sc, profile):
     rep = describe(sc, profile, 0)
     loop = one_by_one(sc, profile, rep)
-    at_once = place_static(sc, CostModel(profile, sc), rep.topology, rep.demand)
+    at_once = place_static(sc, CostModel(profile, sc), rep.topology, demand_of(sc, rep))
     for name in FIELDS:
         assert np.array_equal(getattr(loop, name), getattr(at_once, name)), name
     assert loop.routes == at_once.routes

@@ -40,7 +40,7 @@ class Demand:
     service: np.ndarray
     """Service index per connection."""
     draws: dict[str, np.ndarray]
-    """PLACEMENT_DRAWS name -> one uniform per connection."""
+    """PLACEMENT_DRAWS name -> one uniform per connection (empty once placement spent them)."""
     app: np.ndarray
     """App seconds of each request at its endpoint Pod."""
 

@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from netmodel.connections.placement import ABSENT, CONTROL_PLANE, ROLES
+from netmodel.connections.placement import ROLES
 from netmodel.connections.records import Records
 from netmodel.connections.replication import Plans, Replication
 from netmodel.costs.model import VARIABLE
@@ -26,7 +26,8 @@ except ImportError:  # numba is not installed
     kernel = None
 
 _ROLE = {role: i for i, role in enumerate((*ROLES, EXTERNAL_CLIENT, "lb"))}
-"""Role -> column of the role_node table (the kernel's server role is column 3)."""
+"""Role -> column of placement's node table (the kernel's server role is column 3); an
+outside client and the cloud LB have none (kernel._node: NONE)."""
 _VARIABLE = {name: i for i, name in enumerate(VARIABLE)}
 """Per-connection part -> its slot: the three rule walks (a connection's), then the app time."""
 assert _ROLE["server"] == 3 and _VARIABLE["app"] == 3
@@ -51,10 +52,10 @@ class FastEngine:
         servers, base, nodes = _stations(rep)
         inputs = kernel.Inputs(
             rep.stop, demand.arrival, (conns.drop != 0).astype(np.int8), demand.first,
-            demand.requests, conns.route.astype(np.int64), _role_nodes(conns.node, nodes),
-            conns.endpoint, conns.replica, conns.lookup, demand.app, _dead(rep), servers, base,
+            demand.requests, conns.route, conns.node, nodes, conns.endpoint, conns.replica,
+            conns.lookup, demand.app, _dead(rep), servers, base,
             sc.workload.server.queue_limit, sc.external.kubectl.max_requests_inflight,
-            float(sc.workload.timeout), conns.path_nodes.astype(np.int32),
+            float(sc.workload.timeout), conns.path_nodes,
             rep.conntrack_prefill.astype(np.int64), rep.conntrack.limit, float(rep.conntrack.hold),
             rep.conntrack.lru, sc.cluster.netdev_max_backlog * sc.cluster.softirq_cores,
             sc.cluster.nic_rx_ring, sc.cluster.tcp_syn_retries, sc.cluster.tcp_retries2,
@@ -87,15 +88,6 @@ def _plans(plans: tuple[Plans, ...]) -> "kernel.Plans":
             np.array([s.delay for s in steps], dtype=np.float64),
             variables,
             np.array([stations[s.station] for s in steps], dtype=np.int8))
-
-
-def _role_nodes(node: np.ndarray, nodes: int) -> np.ndarray:
-    """(connections, 7) the node of each role; the control plane is node `nodes` (the
-    last); roles off the route, an outside client and the cloud LB are NONE."""
-    table = np.full((node.shape[0], len(_ROLE)), kernel.NONE, dtype=np.int32)
-    placed = np.where(node == CONTROL_PLANE, nodes, node)
-    table[:, :node.shape[1]] = np.where(node == ABSENT, kernel.NONE, placed)
-    return table
 
 
 def _stations(rep: Replication) -> tuple[np.ndarray, np.ndarray, int]:

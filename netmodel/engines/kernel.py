@@ -30,6 +30,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
+from netmodel.connections.placement import ABSENT, CONTROL_PLANE
 from netmodel.vocabulary import (
     APISERVER_THROTTLED,
     COMPLETED,
@@ -51,7 +52,7 @@ SOFTIRQ_BASE, TX_BASE, RX_BASE, KUBELET_BASE, POD_BASE, LB_BASE, INGRESS_BASE, A
 
 Plans = namedtuple("Plans", "start length kind at to seconds first delay var station")
 """Flattened plans: plan 2 r is route r's set-up, 2 r + 1 its request plan; steps as arrays."""
-Inputs = namedtuple("Inputs", "stop arrival dropped first nreq route role_node endpoint replica "
+Inputs = namedtuple("Inputs", "stop arrival dropped first nreq route node control_node endpoint replica "
                               "lookups app dead servers base queue_limit inflight_limit timeout "
                               "path_nodes prefill conntrack_max time_wait lru backlog ring "
                               "syn_retries retries2 rto_min")
@@ -70,6 +71,19 @@ _SYN_RTO = 1.0
 """TCP's initial retransmission timeout, s (as simpy_engine.SYN_RTO)."""
 # Receive states.
 _R_INIT, _R_ARRIVE, _R_ACQ, _R_SERVE, _R_END, _R_DONE = range(6)
+
+
+@njit(inline="always")
+def _node(node, c, role, control_node):
+    """The node of connection c's role (a column of placement's node table): NONE for a
+    role off its route or outside the cluster (an outside client, the cloud LB: roles past
+    the table, or -1), `control_node` for the API server's."""
+    if role < 0 or role >= node.shape[1]:
+        return NONE
+    i = node[c, role]
+    if i == ABSENT:
+        return NONE
+    return control_node if i == CONTROL_PLANE else i
 
 
 @njit(inline="always")
@@ -146,11 +160,13 @@ def _send(c, s, now, n, dst, s_sec, base, rsub, rstep, rstation, heap_t, heap_k,
 
 
 @njit(inline="always")
-def _table_full(node, now, x, live, head, exp_t, exp_next, cap):
+def _table_full(node, now, x, live, head, expires, exp_next, cap):
     """Whether node's conntrack table is full at `now`, its expired entries let go first
-    (as conntrack.ConntrackTables.full)."""
+    (as conntrack.ConntrackTables.full). Entry e is connection e // width's on a node of
+    its path; the connection's entries expire together."""
     h = head[node]
-    while h >= 0 and exp_t[h] <= now:
+    width = x.path_nodes.shape[1]
+    while h >= 0 and expires[h // width] <= now:
         h = exp_next[h]
         live[node] -= 1
     head[node] = h
@@ -177,11 +193,11 @@ def _evict(node, now, x, live, head, exp_next, cap):
 
 State = namedtuple("State", "free waiting head tail nxt sub req stp pend held cpu svc inapi "
                              "connecting rsub rstation rstep rdropped attempt tracked live "
-                             "prefill_cap ct_head ct_tail exp_t exp_next heap_t heap_k heap_p scalars")
+                             "prefill_cap ct_head ct_tail expires exp_next heap_t heap_k heap_p scalars")
 """The loop's working arrays (see `_state`); `scalars` keeps its counters between runs."""
-_SIZE, _EID, _INFLIGHT, _NEXT_ARRIVAL, _EVENTS, _EXP_USED = range(6)
+_SIZE, _EID, _INFLIGHT, _NEXT_ARRIVAL, _EVENTS = range(5)
 """Slots of State.scalars: the heap's size, the next event id, the API server's requests in
-flight, the next arrival, the events processed, the expiry entries used."""
+flight, the next arrival, the events processed."""
 
 
 def walk(x, p, out) -> int:
@@ -197,11 +213,10 @@ def _state(x) -> State:
     """Every station free, every connection yet to start, the arrivals' start (event id 0)
     in the heap; id 1 is the stop, URGENT at `stop`: nothing at the stop's instant runs."""
     n, nodes, stations = x.arrival.shape[0], x.prefill.size, x.servers.size
-    expiries = n * x.path_nodes.shape[1]  # a connection's end adds one per node of its path
     room = _FIRST_ROOM
     heap_t, heap_k, heap_p = np.empty(room), np.empty(room, np.int64), np.empty(room, np.int64)
     heap_t[0], heap_k[0], heap_p[0] = 0.0, _URGENT, _ARRIVALS
-    scalars = np.zeros(6, np.int64)
+    scalars = np.zeros(5, np.int64)
     scalars[_SIZE], scalars[_EID] = 1, 2
     return State(
         # stations: free servers, queue length, queue head and tail, next in queue
@@ -215,9 +230,11 @@ def _state(x) -> State:
         # packet; holds conntrack entries on its path
         np.full(n, _R_DONE, np.int8), np.zeros(n, np.int32), np.zeros(n, np.int32),
         np.zeros(n, np.bool_), np.zeros(n, np.int32), np.zeros(n, np.bool_),
-        # conntrack: live entries per node, each node's expiries in order (a linked list)
+        # conntrack: live entries per node, each node's entries in order of expiry (a linked
+        # list of entries c * width + k: connection c's on the k-th node of its path), when
+        # each connection's entries expire
         np.zeros(nodes, np.int64), x.prefill.copy(), np.full(nodes, -1, np.int64),
-        np.full(nodes, -1, np.int64), np.empty(expiries), np.empty(expiries, np.int64),
+        np.full(nodes, -1, np.int64), np.empty(n), np.empty(x.path_nodes.size, np.int32),
         heap_t, heap_k, heap_p, scalars)
 
 
@@ -243,8 +260,8 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
     per event, a third of the loop's time."""
     # -- inputs, outputs and working arrays as locals (the loop reads them often) --------
     stop, arrival, dropped, first, nreq, route = x.stop, x.arrival, x.dropped, x.first, x.nreq, x.route
-    role_node, endpoint, replica, lookups, app, dead = (x.role_node, x.endpoint, x.replica,
-                                                        x.lookups, x.app, x.dead)
+    node_of, cp, endpoint, replica = x.node, x.control_node, x.endpoint, x.replica
+    lookups, app, dead = x.lookups, x.app, x.dead
     base, queue_limit, inflight_limit, timeout = x.base, x.queue_limit, x.inflight_limit, x.timeout
     p_start, p_len, s_kind, s_at, s_to = p.start, p.length, p.kind, p.at, p.to
     s_sec, s_first, s_delay, s_var, s_station = p.seconds, p.first, p.delay, p.var, p.station
@@ -258,10 +275,10 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
     inapi, connecting, rsub, rstation, rstep = w.inapi, w.connecting, w.rsub, w.rstation, w.rstep
     rdropped, attempt, tracked = w.rdropped, w.attempt, w.tracked
     live, prefill_cap, ct_head, ct_tail = w.live, w.prefill_cap, w.ct_head, w.ct_tail
-    exp_t, exp_next, heap_t, heap_k, heap_p = w.exp_t, w.exp_next, w.heap_t, w.heap_k, w.heap_p
+    expires, exp_next, heap_t, heap_k, heap_p = w.expires, w.exp_next, w.heap_t, w.heap_k, w.heap_p
     scalars = w.scalars
     size, eid, inflight = scalars[_SIZE], scalars[_EID], scalars[_INFLIGHT]
-    next_arrival, events, exp_used = scalars[_NEXT_ARRIVAL], scalars[_EVENTS], scalars[_EXP_USED]
+    next_arrival, events = scalars[_NEXT_ARRIVAL], scalars[_EVENTS]
     done = True
     while True:
         if size + _ROOM >= heap_t.size:
@@ -356,7 +373,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                 full = 0
                 for k in range(path_nodes.shape[1]):
                     node = path_nodes[c, k]
-                    if node >= 0 and _table_full(node, now, x, live, ct_head, exp_t, exp_next,
+                    if node >= 0 and _table_full(node, now, x, live, ct_head, expires, exp_next,
                                                  prefill_cap):
                         full += 1
                 if full and x.lru:  # an LRU map (BPF conntrack) evicts its oldest entry
@@ -393,7 +410,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
             sub[c] = _SERVE
             continue
         elif state == _TXACQ:  # the NIC is ours
-            size, eid = _send(c, stp[c], now, n, role_node[c, s_to[stp[c]]], s_sec, base, rsub,
+            size, eid = _send(c, stp[c], now, n, _node(node_of, c, s_to[stp[c]], cp), s_sec, base, rsub,
                               rstep, rstation, heap_t, heap_k, heap_p, size, eid)
             sub[c] = _TX
             continue
@@ -404,10 +421,10 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                 eid += 1
             else:
                 free[held[c]] += 1
-            if state == _TX and role_node[c, s_to[stp[c]]] != NONE and rsub[c] != _R_DONE:
+            if state == _TX and _node(node_of, c, s_to[stp[c]], cp) != NONE and rsub[c] != _R_DONE:
                 sub[c] = _RECV  # the message is still being received
                 continue
-            if state == _TX and role_node[c, s_to[stp[c]]] != NONE and rdropped[c]:
+            if state == _TX and _node(node_of, c, s_to[stp[c]], cp) != NONE and rdropped[c]:
                 retransmit = _RING_FULL
             else:
                 if state == _TX:
@@ -447,25 +464,25 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                     eid += 1
                     sub[c] = _DELAY
                     break
-                if kind == WIRE and role_node[c, s_at[s]] != NONE:  # the sender's NIC
-                    st = base[TX_BASE] + role_node[c, s_at[s]]
+                if kind == WIRE and _node(node_of, c, s_at[s], cp) != NONE:  # the sender's NIC
+                    st = base[TX_BASE] + _node(node_of, c, s_at[s], cp)
                     held[c] = st
                     if free[st] == 0:
                         _enqueue(st, c, head, tail, nxt, waiting)
                         sub[c] = _TXACQ
                         break
                     free[st] -= 1
-                    size, eid = _send(c, s, now, n, role_node[c, s_to[s]], s_sec, base, rsub,
+                    size, eid = _send(c, s, now, n, _node(node_of, c, s_to[s], cp), s_sec, base, rsub,
                                       rstep, rstation, heap_t, heap_k, heap_p, size, eid)
                     sub[c] = _TX
                     break
                 if kind == WIRE:  # from outside: only the receiving port queues
-                    st = base[RX_BASE] + role_node[c, s_to[s]]
+                    st = base[RX_BASE] + _node(node_of, c, s_to[s], cp)
                     seconds = s_sec[s]
                     if free[st] == 0 and waiting[st] >= ring:
                         retransmit = _RING_FULL
                         continue
-                elif kind == CPU and role_node[c, s_at[s]] == NONE:
+                elif kind == CPU and _node(node_of, c, s_at[s], cp) == NONE:
                     stp[c] += 1  # an external client's own CPU is not the cluster's
                     continue
                 else:  # CPU or work: the fixed part plus the per-connection parts, in order
@@ -479,7 +496,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         else:
                             seconds += app[req[c]] if v == 3 else 0.0
                     if kind == CPU:
-                        st = base[SOFTIRQ_BASE] + role_node[c, s_at[s]]
+                        st = base[SOFTIRQ_BASE] + _node(node_of, c, s_at[s], cp)
                         if free[st] == 0 and waiting[st] >= backlog:
                             retransmit = _BACKLOG_FULL
                             continue
@@ -507,7 +524,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         elif code == PORT_FORWARD:
                             st = base[PORT_FORWARD_BASE]
                         elif code == KUBELET:
-                            st = base[KUBELET_BASE] + role_node[c, SERVER_ROLE]
+                            st = base[KUBELET_BASE] + _node(node_of, c, SERVER_ROLE, cp)
                         else:
                             st = base[DNS_BASE] + replica[c]
                 if refused == 0:  # serve at st, after its queue if every server is busy
@@ -562,13 +579,14 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         node = path_nodes[c, k]
                         if node < 0:
                             continue
-                        exp_t[exp_used], exp_next[exp_used] = now + x.time_wait, -1
+                        e = c * path_nodes.shape[1] + k
+                        exp_next[e] = -1
                         if ct_head[node] >= 0:
-                            exp_next[ct_tail[node]] = exp_used
+                            exp_next[ct_tail[node]] = e
                         else:
-                            ct_head[node] = exp_used
-                        ct_tail[node] = exp_used
-                        exp_used += 1
+                            ct_head[node] = e
+                        ct_tail[node] = e
+                    expires[c] = now + x.time_wait
                 sub[c] = _DONE
                 eid += 1  # the connection's process ends: an event nobody waits for
                 break
@@ -582,5 +600,5 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
             cpu[c] = 0.0
             inapi[c] = False
     scalars[_SIZE], scalars[_EID], scalars[_INFLIGHT] = size, eid, inflight
-    scalars[_NEXT_ARRIVAL], scalars[_EVENTS], scalars[_EXP_USED] = next_arrival, events, exp_used
+    scalars[_NEXT_ARRIVAL], scalars[_EVENTS] = next_arrival, events
     return done

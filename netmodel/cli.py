@@ -20,6 +20,8 @@ with 143 (128 + the signal, as a shell reports it), resumable like one stopped b
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import json
 import math
 import os
@@ -42,6 +44,10 @@ EXIT_USAGE = 2
 EXIT_SIGNAL = 128
 """Stopped by signal N: exit 128 + N, as shells report it (Ctrl-C: 130, SIGTERM: 143)."""
 EXIT_INTERRUPTED = EXIT_SIGNAL + signal.SIGINT
+
+atexit.register(gc.freeze)
+"""At exit, Python's last full garbage collection walks every object the command made
+(~240,000 after a sweep: 0.4 s) only for the process to end; frozen, they are skipped."""
 
 # The `run` table: heading, row key, multiplier from SI (None: shown as is), format.
 _TABLE = (

@@ -45,7 +45,7 @@ from netmodel.costs.profile import Profile
 from netmodel.engines import engine_for
 from netmodel.errors import NetmodelError
 from netmodel.results.prometheus import metrics_paths
-from netmodel.runner.executors import EXECUTORS, open_executor, package_versions
+from netmodel.runner.executors import EXECUTORS, LocalProcesses, open_executor, package_versions
 from netmodel.runner.folder import (
     MANIFEST,
     META,
@@ -204,27 +204,30 @@ def _stops_as_interrupts() -> Iterator[dict]:
 
 def _run_locked(sweep: _Sweep, stopped: dict) -> pd.DataFrame:
     """`run_sweep` once it holds the folder's lock: the points, then the summary and the
-    plots, the plots drawn by the same workers (they are a third of a short sweep)."""
+    plots, drawn by workers too (they are a third of a short sweep): Dask's or a caller's
+    executor draws them; local workers are forked again for them, after the points, so
+    that they inherit the plotting library the sweep imported while the points ran."""
     manifest = _prepare(sweep)
     todo = _todo(sweep)
     with _executor(sweep, len(todo), stopped) as executor:
         _run_points(sweep, todo, stopped, executor)
-        summary = _finish(sweep, manifest, bool(todo), executor, stopped)
+        if not isinstance(executor, LocalProcesses):
+            summary = _finish(sweep, manifest, bool(todo), executor, stopped)
+    if isinstance(executor, LocalProcesses):
+        with _executor(sweep, sweep.jobs, stopped) as drawers:
+            summary = _finish(sweep, manifest, bool(todo), drawers, stopped)
     summary.attrs["points_run"] = len(todo)
     return summary
 
 
 @contextmanager
 def _executor(sweep: _Sweep, points: int, stopped: dict) -> Iterator[Executor | None]:
-    """The sweep's executor for `points` points (None: run them here, and mark the stop
-    handler so: see `_stops_as_interrupts`). Local workers fork after the plotting library
-    is imported, so that each of them can draw plots without importing it again."""
+    """The sweep's executor for `points` tasks (None: run them here, and mark the stop
+    handler so: see `_stops_as_interrupts`)."""
     if isinstance(sweep.executor, Executor):
         yield sweep.executor
         return
     jobs = min(sweep.jobs, points)
-    if jobs > 1 and sweep.executor == "local":
-        import netmodel.results.plots  # noqa: F401  (inherited by the forked workers)
     with _imports_frozen(), open_executor(sweep.executor, jobs, sweep.scheduler,
                                           sweep.quiet) as executor:
         stopped["inline"] = executor is None
@@ -341,6 +344,8 @@ def _results(sweep: _Sweep, todo: list[SweepPoint], wanted: set[int], stopped: d
         yield ((p, _run_one(*args[p.point_id])) for p in todo)
         return
     futures = {executor.submit(_run_one, *args[p.point_id]): p for p in todo}
+    if isinstance(executor, LocalProcesses):  # forked: meanwhile, what the plots' workers inherit
+        import netmodel.results.plots  # noqa: F401
     try:
         yield ((futures[f], f.result()) for f in _as_completed(futures, stopped))
     except BaseException:

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import netmodel
-from netmodel.cluster.topology import build_topology
+from netmodel.cluster.topology import build_topology, search_right
 from netmodel.connections.placement import Placer, place_connections
 from netmodel.connections.replication import describe
 from netmodel.connections.vectorized import place_static
@@ -69,3 +69,18 @@ def test_the_clock_reads_each_arrival_as_timeouts_one_after_another_do(times):
         now = now + max(t - now, 0.0)
         expected.append(now)
     assert _clock(arrival).tolist() == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(weights=st.lists(st.sampled_from([0.0, 1e-9, 0.5, 1.0, 3.0, 1000.0]), min_size=64, max_size=400),
+       seed=st.integers(0, 2**32 - 1))
+def test_the_guided_search_finds_what_searchsorted_finds(weights, seed):
+    """Services drawn by popularity: the guide table's answer equals np.searchsorted's,
+    for random draws and for draws on, just below and just above every cdf value."""
+    w = np.array(weights)
+    if w.sum() == 0:
+        w[0] = 1.0
+    cdf = np.cumsum(w) / w.sum()
+    edges = np.concatenate([cdf, np.nextafter(cdf, 0.0), np.nextafter(cdf, 1.0), [0.0]])
+    u = np.concatenate([np.random.default_rng(seed).random(2_000), edges[edges < 1.0]])
+    assert np.array_equal(search_right(cdf, u), np.searchsorted(cdf, u, side="right"))

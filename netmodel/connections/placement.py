@@ -365,9 +365,22 @@ class Connections:
     def path_nodes(self) -> np.ndarray:
         """(connections, roles but DNS) the distinct nodes each connection's requests cross,
         ascending, ABSENT in the other places."""
-        nodes = np.sort(self.node[:, [i for i, role in enumerate(ROLES) if role != "dns"]], axis=1)
+        nodes = _sorted_rows(self.node[:, [i for i, role in enumerate(ROLES) if role != "dns"]])
         nodes[:, 1:][nodes[:, 1:] == nodes[:, :-1]] = ABSENT
-        return np.sort(nodes, axis=1)
+        return _sorted_rows(nodes)
+
+
+def _sorted_rows(table: np.ndarray) -> np.ndarray:
+    """np.sort(table, axis=1) for a table of a few columns, ~3x faster: odd-even
+    transposition sort, one whole column pair at a time."""
+    table = table.copy()
+    width = table.shape[1]
+    for sweep in range(width):
+        for i in range(sweep % 2, width - 1, 2):
+            low = np.minimum(table[:, i], table[:, i + 1])
+            table[:, i + 1] = np.maximum(table[:, i], table[:, i + 1])
+            table[:, i] = low
+    return table
 
 
 def place_connections(placer: Placer, kinds: list[str], service: np.ndarray,

@@ -124,35 +124,35 @@ def _pop(heap_t, heap_k, heap_p, size):
 
 
 @njit(inline="always")
-def _enqueue(st, pid, head, tail, nxt, waiting):
+def _enqueue(st, pid, station, nxt):
     """Wait in station st's FIFO queue."""
     nxt[pid] = -1
-    if tail[st] >= 0:
-        nxt[tail[st]] = pid
+    if station[st].tail >= 0:
+        nxt[station[st].tail] = pid
     else:
-        head[st] = pid
-    tail[st] = pid
-    waiting[st] += 1
+        station[st].head = pid
+    station[st].tail = pid
+    station[st].waiting += 1
 
 
 @njit(inline="always")
-def _next_in_line(st, head, tail, nxt, waiting):
+def _next_in_line(st, station, nxt):
     """The process that gets station st's server (it leaves the queue), or -1."""
-    q = head[st]
+    q = station[st].head
     if q >= 0:
-        head[st] = nxt[q]
-        if head[st] < 0:
-            tail[st] = -1
-        waiting[st] -= 1
+        station[st].head = nxt[q]
+        if station[st].head < 0:
+            station[st].tail = -1
+        station[st].waiting -= 1
     return q
 
 
 @njit(inline="always")
-def _send(c, s, now, n, dst, s_sec, base, rsub, rstep, rstation, heap_t, heap_k, heap_p, size, eid):
+def _send(c, s, now, n, dst, s_sec, base, conn, heap_t, heap_k, heap_p, size, eid):
     """Connection c's NIC sends step s's message: the receive at `dst` starts (unless the
     message leaves the cluster) and the sender serialises it. Returns (size, eid)."""
     if dst != NONE:
-        rsub[c], rstep[c], rstation[c] = _R_INIT, s, base[RX_BASE] + dst
+        conn[c].rsub, conn[c].rstep, conn[c].rstation = _R_INIT, s, base[RX_BASE] + dst
         size = _push(heap_t, heap_k, heap_p, size, now, _URGENT + eid, n + c)
         eid += 1
     size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, c)
@@ -160,13 +160,13 @@ def _send(c, s, now, n, dst, s_sec, base, rsub, rstep, rstation, heap_t, heap_k,
 
 
 @njit(inline="always")
-def _table_full(node, now, x, live, head, expires, exp_next, cap):
+def _table_full(node, now, x, live, head, conn, exp_next, cap):
     """Whether node's conntrack table is full at `now`, its expired entries let go first
     (as conntrack.ConntrackTables.full). Entry e is connection e // width's on a node of
     its path; the connection's entries expire together."""
     h = head[node]
     width = x.path_nodes.shape[1]
-    while h >= 0 and expires[h // width] <= now:
+    while h >= 0 and conn[h // width].expires <= now:
         h = exp_next[h]
         live[node] -= 1
     head[node] = h
@@ -191,10 +191,25 @@ def _evict(node, now, x, live, head, exp_next, cap):
         cap[node] = _prefilled(node, now, x, cap) - 1
 
 
-State = namedtuple("State", "free waiting head tail nxt sub req stp pend held cpu svc inapi "
-                             "connecting rsub rstation rstep rdropped attempt tracked live "
-                             "prefill_cap ct_head ct_tail expires exp_next heap_t heap_k heap_p scalars")
+State = namedtuple("State", "station nxt conn live prefill_cap ct_head ct_tail "
+                             "exp_next heap_t heap_k heap_p scalars")
 """The loop's working arrays (see `_state`); `scalars` keeps its counters between runs."""
+CONNECTION = np.dtype([
+    # what the process waits for, what its message receive waits for
+    ("sub", np.int8), ("rsub", np.int8),
+    # holds an API server slot, walks its set-up, its receive was dropped by the ring, holds
+    # conntrack entries on its path; retransmissions of the current packet
+    ("inapi", np.bool_), ("connecting", np.bool_), ("rdropped", np.bool_), ("tracked", np.bool_),
+    ("attempt", np.int16),
+    # request, step, plan end, station held, the receive's port and step
+    ("req", np.int64), ("stp", np.int32), ("pend", np.int32), ("held", np.int32),
+    ("rstation", np.int32), ("rstep", np.int32),
+    # walk CPU, service seconds, when its conntrack entries expire
+    ("cpu", np.float64), ("svc", np.float64), ("expires", np.float64)], align=True)
+"""One connection's state in the loop: one 64-byte record, one cache line. As 16 arrays
+its fields sat at the same offsets of 16 page-aligned blocks, in the same cache sets."""
+STATION = np.dtype([("free", np.int32), ("waiting", np.int32), ("head", np.int32), ("tail", np.int32)])
+"""A station: free servers, processes waiting, the queue's first and last process."""
 _SIZE, _EID, _INFLIGHT, _NEXT_ARRIVAL, _EVENTS = range(5)
 """Slots of State.scalars: the heap's size, the next event id, the API server's requests in
 flight, the next arrival, the events processed."""
@@ -212,30 +227,45 @@ def walk(x, p, out) -> int:
 def _state(x) -> State:
     """Every station free, every connection yet to start, the arrivals' start (event id 0)
     in the heap; id 1 is the stop, URGENT at `stop`: nothing at the stop's instant runs."""
-    n, nodes, stations = x.arrival.shape[0], x.prefill.size, x.servers.size
+    n, nodes = x.arrival.shape[0], x.prefill.size
     room = _FIRST_ROOM
     heap_t, heap_k, heap_p = np.empty(room), np.empty(room, np.int64), np.empty(room, np.int64)
     heap_t[0], heap_k[0], heap_p[0] = 0.0, _URGENT, _ARRIVALS
     scalars = np.zeros(5, np.int64)
     scalars[_SIZE], scalars[_EID] = 1, 2
     return State(
-        # stations: free servers, queue length, queue head and tail, next in queue
-        x.servers.copy(), np.zeros(stations, np.int64), np.full(stations, -1, np.int64),
-        np.full(stations, -1, np.int64), np.full(2 * n, -1, np.int32),
-        # connections: state, request, step, plan end, station held, walk CPU, service
-        # seconds, holds an API server slot, walks its set-up
-        np.zeros(n, np.int8), np.zeros(n, np.int64), np.zeros(n, np.int32), np.zeros(n, np.int32),
-        np.zeros(n, np.int32), np.zeros(n), np.zeros(n), np.zeros(n, np.bool_), np.zeros(n, np.bool_),
-        # receives: state, port, step, dropped by the ring; retransmissions of the current
-        # packet; holds conntrack entries on its path
-        np.full(n, _R_DONE, np.int8), np.zeros(n, np.int32), np.zeros(n, np.int32),
-        np.zeros(n, np.bool_), np.zeros(n, np.int32), np.zeros(n, np.bool_),
+        # stations, and each waiting process's next in its station's queue
+        _stations(x.servers), np.full(2 * n, -1, np.int32),
+        _connections(n),
         # conntrack: live entries per node, each node's entries in order of expiry (a linked
         # list of entries c * width + k: connection c's on the k-th node of its path), when
         # each connection's entries expire
         np.zeros(nodes, np.int64), x.prefill.copy(), np.full(nodes, -1, np.int64),
-        np.full(nodes, -1, np.int64), np.empty(n), np.empty(x.path_nodes.size, np.int32),
+        np.full(nodes, -1, np.int64), np.empty(x.path_nodes.size, np.int32),
         heap_t, heap_k, heap_p, scalars)
+
+
+def _connections(n: int) -> np.ndarray:
+    """n connection records, each on a cache line of its own; every receive done."""
+    conn = _aligned(n, CONNECTION)
+    conn["rsub"] = _R_DONE
+    return conn
+
+
+def _stations(servers: np.ndarray) -> np.ndarray:
+    """A record per station: every server free, nobody waiting."""
+    station = _aligned(servers.size, STATION)
+    station["free"], station["head"], station["tail"] = servers, -1, -1
+    return station
+
+
+def _aligned(n: int, dtype: np.dtype) -> np.ndarray:
+    """n zeroed records of `dtype` from a cache-line boundary (numpy's large blocks start
+    16 bytes past a page)."""
+    line = 64
+    raw = np.zeros(n * dtype.itemsize + line, np.uint8)
+    skip = -raw.ctypes.data % line
+    return raw[skip:skip + n * dtype.itemsize].view(dtype)
 
 
 def _grown(state: State) -> State:
@@ -270,12 +300,10 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
     drops = out.packet_drops
     path_nodes, backlog, ring = x.path_nodes, x.backlog, x.ring
     n = arrival.shape[0]
-    free, waiting, head, tail, nxt = w.free, w.waiting, w.head, w.tail, w.nxt
-    sub, req, stp, pend, held, cpu, svc = w.sub, w.req, w.stp, w.pend, w.held, w.cpu, w.svc
-    inapi, connecting, rsub, rstation, rstep = w.inapi, w.connecting, w.rsub, w.rstation, w.rstep
-    rdropped, attempt, tracked = w.rdropped, w.attempt, w.tracked
+    station, nxt = w.station, w.nxt
+    conn = w.conn
     live, prefill_cap, ct_head, ct_tail = w.live, w.prefill_cap, w.ct_head, w.ct_tail
-    expires, exp_next, heap_t, heap_k, heap_p = w.expires, w.exp_next, w.heap_t, w.heap_k, w.heap_p
+    exp_next, heap_t, heap_k, heap_p = w.exp_next, w.heap_t, w.heap_k, w.heap_p
     scalars = w.scalars
     size, eid, inflight = scalars[_SIZE], scalars[_EID], scalars[_INFLIGHT]
     next_arrival, events = scalars[_NEXT_ARRIVAL], scalars[_EVENTS]
@@ -311,69 +339,69 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
         # switch port's queue, the whole message, the end --------------------------------
         if pid >= n:
             c = pid - n
-            s = rstep[c]
-            rstate = rsub[c]
-            st = rstation[c]
+            s = conn[c].rstep
+            rstate = conn[c].rsub
+            st = conn[c].rstation
             if rstate == _R_INIT:
                 size = _push(heap_t, heap_k, heap_p, size, now + (s_first[s] + s_delay[s]),
                              _NORMAL + eid, pid)
                 eid += 1
-                rsub[c] = _R_ARRIVE
+                conn[c].rsub = _R_ARRIVE
                 continue
-            if rstate == _R_ARRIVE and free[st] == 0 and waiting[st] >= ring:  # the ring drops it
-                rdropped[c] = True
+            if rstate == _R_ARRIVE and station[st].free == 0 and station[st].waiting >= ring:  # the ring drops it
+                conn[c].rdropped = True
                 size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, pid)  # its end
                 eid += 1
-                rsub[c] = _R_END
+                conn[c].rsub = _R_END
                 continue
-            if rstate == _R_ARRIVE and free[st] == 0:
-                _enqueue(st, pid, head, tail, nxt, waiting)
-                rsub[c] = _R_ACQ
+            if rstate == _R_ARRIVE and station[st].free == 0:
+                _enqueue(st, pid, station, nxt)
+                conn[c].rsub = _R_ACQ
                 continue
             if rstate == _R_ARRIVE or rstate == _R_ACQ:
-                rdropped[c] = False
+                conn[c].rdropped = False
                 if rstate == _R_ARRIVE:
-                    free[st] -= 1
+                    station[st].free -= 1
                 size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, pid)
                 eid += 1
-                rsub[c] = _R_SERVE
+                conn[c].rsub = _R_SERVE
                 continue
             if rstate == _R_SERVE:
-                q = _next_in_line(st, head, tail, nxt, waiting)
+                q = _next_in_line(st, station, nxt)
                 if q >= 0:
                     size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, q)
                     eid += 1
                 else:
-                    free[st] += 1
+                    station[st].free += 1
                 size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, pid)  # its end
                 eid += 1
-                rsub[c] = _R_END
+                conn[c].rsub = _R_END
                 continue
-            rsub[c] = _R_DONE  # its end is processed: the sender goes on if it waits
-            if sub[c] != _RECV:
+            conn[c].rsub = _R_DONE  # its end is processed: the sender goes on if it waits
+            if conn[c].sub != _RECV:
                 continue
         else:
             c = pid
 
         # -- connection c resumes from what it waited for -------------------------------
-        state = sub[c]
+        state = conn[c].sub
         retransmit = -1  # a packet dropped at this point (a packet_drops column) is sent again
         if state == _INIT or state == _SYN_RETRY:
             if state == _INIT:
-                req[c] = first[c]
+                conn[c].req = first[c]
                 plan = 2 * route[c]
-                connecting[c] = p_len[plan] > 0
-                if not connecting[c]:
+                conn[c].connecting = p_len[plan] > 0
+                if not conn[c].connecting:
                     plan += 1
-                stp[c] = p_start[plan]
-                pend[c] = p_start[plan] + p_len[plan]
-                cpu[c] = 0.0
-                inapi[c] = False
-            if connecting[c]:  # the SYN needs an entry in each conntrack table on its path
+                conn[c].stp = p_start[plan]
+                conn[c].pend = p_start[plan] + p_len[plan]
+                conn[c].cpu = 0.0
+                conn[c].inapi = False
+            if conn[c].connecting:  # the SYN needs an entry in each conntrack table on its path
                 full = 0
                 for k in range(path_nodes.shape[1]):
                     node = path_nodes[c, k]
-                    if node >= 0 and _table_full(node, now, x, live, ct_head, expires, exp_next,
+                    if node >= 0 and _table_full(node, now, x, live, ct_head, conn, exp_next,
                                                  prefill_cap):
                         full += 1
                 if full and x.lru:  # an LRU map (BPF conntrack) evicts its oldest entry
@@ -382,108 +410,108 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         if node >= 0 and _prefilled(node, now, x, prefill_cap) + live[node] >= \
                                 x.conntrack_max:
                             _evict(node, now, x, live, ct_head, exp_next, prefill_cap)
-                    out.ct_evictions[req[c]] += full
+                    out.ct_evictions[conn[c].req] += full
                 elif full:
-                    drops[req[c], _CONNTRACK_FULL] += 1
-                    if attempt[c] >= x.syn_retries:
-                        for k in range(req[c], first[c] + nreq[c]):
+                    drops[conn[c].req, _CONNTRACK_FULL] += 1
+                    if conn[c].attempt >= x.syn_retries:
+                        for k in range(conn[c].req, first[c] + nreq[c]):
                             start[k] = now if np.isnan(start[k]) else start[k]
                             end[k] = now
                             status[k] = RETRIES_EXHAUSTED
-                        sub[c] = _DONE
+                        conn[c].sub = _DONE
                         eid += 1  # the connection's process ends
                         continue
-                    size = _push(heap_t, heap_k, heap_p, size, now + _SYN_RTO * 2.0 ** attempt[c],
+                    size = _push(heap_t, heap_k, heap_p, size, now + _SYN_RTO * 2.0 ** conn[c].attempt,
                                  _NORMAL + eid, c)
                     eid += 1
-                    attempt[c] += 1
-                    sub[c] = _SYN_RETRY
+                    conn[c].attempt += 1
+                    conn[c].sub = _SYN_RETRY
                     continue
                 for k in range(path_nodes.shape[1]):
                     if path_nodes[c, k] >= 0:
                         live[path_nodes[c, k]] += 1
-                tracked[c] = True
-                attempt[c] = 0
+                conn[c].tracked = True
+                conn[c].attempt = 0
         elif state == _ACQ:  # a server was handed over: serve
-            size = _push(heap_t, heap_k, heap_p, size, now + svc[c], _NORMAL + eid, c)
+            size = _push(heap_t, heap_k, heap_p, size, now + conn[c].svc, _NORMAL + eid, c)
             eid += 1
-            sub[c] = _SERVE
+            conn[c].sub = _SERVE
             continue
         elif state == _TXACQ:  # the NIC is ours
-            size, eid = _send(c, stp[c], now, n, _node(node_of, c, s_to[stp[c]], cp), s_sec, base, rsub,
-                              rstep, rstation, heap_t, heap_k, heap_p, size, eid)
-            sub[c] = _TX
+            size, eid = _send(c, conn[c].stp, now, n, _node(node_of, c, s_to[conn[c].stp], cp), s_sec,
+                              base, conn, heap_t, heap_k, heap_p, size, eid)
+            conn[c].sub = _TX
             continue
         elif state == _SERVE or state == _TX:
-            q = _next_in_line(held[c], head, tail, nxt, waiting)
+            q = _next_in_line(conn[c].held, station, nxt)
             if q >= 0:
                 size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, q)
                 eid += 1
             else:
-                free[held[c]] += 1
-            if state == _TX and _node(node_of, c, s_to[stp[c]], cp) != NONE and rsub[c] != _R_DONE:
-                sub[c] = _RECV  # the message is still being received
+                station[conn[c].held].free += 1
+            if state == _TX and _node(node_of, c, s_to[conn[c].stp], cp) != NONE and conn[c].rsub != _R_DONE:
+                conn[c].sub = _RECV  # the message is still being received
                 continue
-            if state == _TX and _node(node_of, c, s_to[stp[c]], cp) != NONE and rdropped[c]:
+            if state == _TX and _node(node_of, c, s_to[conn[c].stp], cp) != NONE and conn[c].rdropped:
                 retransmit = _RING_FULL
             else:
                 if state == _TX:
-                    attempt[c] = 0
-                stp[c] += 1
+                    conn[c].attempt = 0
+                conn[c].stp += 1
         elif state == _DELAY:
-            stp[c] += 1
+            conn[c].stp += 1
         elif state == _RECV:  # the receive ended
-            if rdropped[c]:
+            if conn[c].rdropped:
                 retransmit = _RING_FULL
             else:
-                attempt[c] = 0
-                stp[c] += 1
+                conn[c].attempt = 0
+                conn[c].stp += 1
         # (_RETRY: the step runs again)
 
         # -- connection c runs until it waits, or ends ------------------------------------
         while True:
-            s = stp[c]
+            s = conn[c].stp
             refused = 0
             if retransmit >= 0:  # TCP sends the dropped packet again after its timeout
-                drops[req[c], retransmit] += 1
+                drops[conn[c].req, retransmit] += 1
                 retransmit = -1
-                if attempt[c] >= (x.syn_retries if connecting[c] else x.retries2):
+                if conn[c].attempt >= (x.syn_retries if conn[c].connecting else x.retries2):
                     refused = RETRIES_EXHAUSTED
                 else:
-                    rto = _SYN_RTO if connecting[c] else x.rto_min
-                    size = _push(heap_t, heap_k, heap_p, size, now + rto * 2.0 ** attempt[c],
+                    rto = _SYN_RTO if conn[c].connecting else x.rto_min
+                    size = _push(heap_t, heap_k, heap_p, size, now + rto * 2.0 ** conn[c].attempt,
                                  _NORMAL + eid, c)
                     eid += 1
-                    attempt[c] += 1
-                    sub[c] = _RETRY
+                    conn[c].attempt += 1
+                    conn[c].sub = _RETRY
                     break
-            elif s < pend[c]:
+            elif s < conn[c].pend:
                 kind = s_kind[s]
                 if kind == DELAY:
                     size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, c)
                     eid += 1
-                    sub[c] = _DELAY
+                    conn[c].sub = _DELAY
                     break
                 if kind == WIRE and _node(node_of, c, s_at[s], cp) != NONE:  # the sender's NIC
                     st = base[TX_BASE] + _node(node_of, c, s_at[s], cp)
-                    held[c] = st
-                    if free[st] == 0:
-                        _enqueue(st, c, head, tail, nxt, waiting)
-                        sub[c] = _TXACQ
+                    conn[c].held = st
+                    if station[st].free == 0:
+                        _enqueue(st, c, station, nxt)
+                        conn[c].sub = _TXACQ
                         break
-                    free[st] -= 1
-                    size, eid = _send(c, s, now, n, _node(node_of, c, s_to[s], cp), s_sec, base, rsub,
-                                      rstep, rstation, heap_t, heap_k, heap_p, size, eid)
-                    sub[c] = _TX
+                    station[st].free -= 1
+                    size, eid = _send(c, s, now, n, _node(node_of, c, s_to[s], cp), s_sec, base, conn,
+                                      heap_t, heap_k, heap_p, size, eid)
+                    conn[c].sub = _TX
                     break
                 if kind == WIRE:  # from outside: only the receiving port queues
                     st = base[RX_BASE] + _node(node_of, c, s_to[s], cp)
                     seconds = s_sec[s]
-                    if free[st] == 0 and waiting[st] >= ring:
+                    if station[st].free == 0 and station[st].waiting >= ring:
                         retransmit = _RING_FULL
                         continue
                 elif kind == CPU and _node(node_of, c, s_at[s], cp) == NONE:
-                    stp[c] += 1  # an external client's own CPU is not the cluster's
+                    conn[c].stp += 1  # an external client's own CPU is not the cluster's
                     continue
                 else:  # CPU or work: the fixed part plus the per-connection parts, in order
                     seconds = s_sec[s]
@@ -491,32 +519,32 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         v = s_var[s, j]
                         if v < 0:
                             break
-                        if connecting[c]:
+                        if conn[c].connecting:
                             seconds += lookups[c, v] if v < 3 else 0.0
                         else:
-                            seconds += app[req[c]] if v == 3 else 0.0
+                            seconds += app[conn[c].req] if v == 3 else 0.0
                     if kind == CPU:
                         st = base[SOFTIRQ_BASE] + _node(node_of, c, s_at[s], cp)
-                        if free[st] == 0 and waiting[st] >= backlog:
+                        if station[st].free == 0 and station[st].waiting >= backlog:
                             retransmit = _BACKLOG_FULL
                             continue
-                        cpu[c] += seconds
+                        conn[c].cpu += seconds
                     else:
                         code = s_station[s]
                         if code == APP:
                             st = base[POD_BASE] + endpoint[c]
-                            if free[st] == 0 and waiting[st] >= queue_limit:
+                            if station[st].free == 0 and station[st].waiting >= queue_limit:
                                 refused = SERVER_QUEUE_FULL
                         elif code == APISERVER:
                             st = base[APISERVER_BASE]
-                            if inapi[c]:  # the response leaves the API server
+                            if conn[c].inapi:  # the response leaves the API server
                                 inflight -= 1
-                                inapi[c] = False
+                                conn[c].inapi = False
                             elif inflight >= inflight_limit:
                                 refused = APISERVER_THROTTLED
                             else:
                                 inflight += 1
-                                inapi[c] = True
+                                conn[c].inapi = True
                         elif code == LB:
                             st = base[LB_BASE]
                         elif code == INGRESS:
@@ -528,34 +556,34 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         else:
                             st = base[DNS_BASE] + replica[c]
                 if refused == 0:  # serve at st, after its queue if every server is busy
-                    attempt[c] = 0
-                    held[c] = st
-                    svc[c] = seconds
-                    if free[st] == 0:
-                        _enqueue(st, c, head, tail, nxt, waiting)
-                        sub[c] = _ACQ
+                    conn[c].attempt = 0
+                    conn[c].held = st
+                    conn[c].svc = seconds
+                    if station[st].free == 0:
+                        _enqueue(st, c, station, nxt)
+                        conn[c].sub = _ACQ
                         break
-                    free[st] -= 1
+                    station[st].free -= 1
                     size = _push(heap_t, heap_k, heap_p, size, now + seconds, _NORMAL + eid, c)
                     eid += 1
-                    sub[c] = _SERVE
+                    conn[c].sub = _SERVE
                     break
             # -- the walk ends (refused: a station refused the request) -------------------
-            r = req[c]
+            r = conn[c].req
             r1 = first[c] + nreq[c]
-            softirq_cpu[r] += cpu[c]
-            attempt[c] = 0  # the next walk's packets start their own count
-            if refused != 0 and inapi[c]:  # refused by the Pod behind the API server
+            softirq_cpu[r] += conn[c].cpu
+            conn[c].attempt = 0  # the next walk's packets start their own count
+            if refused != 0 and conn[c].inapi:  # refused by the Pod behind the API server
                 inflight -= 1
             more = True
-            if connecting[c] and refused != 0:  # the set-up failed: every request fails
+            if conn[c].connecting and refused != 0:  # the set-up failed: every request fails
                 for k in range(r, r1):
                     if np.isnan(start[k]):
                         start[k] = now
                     end[k] = now
                     status[k] = refused
                 more = False
-            elif not connecting[c]:
+            elif not conn[c].connecting:
                 end[r] = now
                 if refused != 0:
                     status[r] = refused
@@ -574,7 +602,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                             status[k] = STALE_ENDPOINT
                         more = False
             if not more:
-                if tracked[c]:  # its entries expire after TIME_WAIT
+                if conn[c].tracked:  # its entries expire after TIME_WAIT
                     for k in range(path_nodes.shape[1]):
                         node = path_nodes[c, k]
                         if node < 0:
@@ -586,19 +614,19 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         else:
                             ct_head[node] = e
                         ct_tail[node] = e
-                    expires[c] = now + x.time_wait
-                sub[c] = _DONE
+                    conn[c].expires = now + x.time_wait
+                conn[c].sub = _DONE
                 eid += 1  # the connection's process ends: an event nobody waits for
                 break
-            if connecting[c]:
+            if conn[c].connecting:
                 connected[r] = now
-            req[c] = r
-            connecting[c] = False
+            conn[c].req = r
+            conn[c].connecting = False
             plan = 2 * route[c] + 1
-            stp[c] = p_start[plan]
-            pend[c] = p_start[plan] + p_len[plan]
-            cpu[c] = 0.0
-            inapi[c] = False
+            conn[c].stp = p_start[plan]
+            conn[c].pend = p_start[plan] + p_len[plan]
+            conn[c].cpu = 0.0
+            conn[c].inapi = False
     scalars[_SIZE], scalars[_EID], scalars[_INFLIGHT] = size, eid, inflight
     scalars[_NEXT_ARRIVAL], scalars[_EVENTS] = next_arrival, events
     return done

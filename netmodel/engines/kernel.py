@@ -339,32 +339,33 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
         # switch port's queue, the whole message, the end --------------------------------
         if pid >= n:
             c = pid - n
-            s = conn[c].rstep
-            rstate = conn[c].rsub
-            st = conn[c].rstation
+            rc = conn[c]  # connection c's record (a reference: writes go to conn)
+            s = rc.rstep
+            rstate = rc.rsub
+            st = rc.rstation
             if rstate == _R_INIT:
                 size = _push(heap_t, heap_k, heap_p, size, now + (s_first[s] + s_delay[s]),
                              _NORMAL + eid, pid)
                 eid += 1
-                conn[c].rsub = _R_ARRIVE
+                rc.rsub = _R_ARRIVE
                 continue
             if rstate == _R_ARRIVE and station[st].free == 0 and station[st].waiting >= ring:  # the ring drops it
-                conn[c].rdropped = True
+                rc.rdropped = True
                 size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, pid)  # its end
                 eid += 1
-                conn[c].rsub = _R_END
+                rc.rsub = _R_END
                 continue
             if rstate == _R_ARRIVE and station[st].free == 0:
                 _enqueue(st, pid, station, nxt)
-                conn[c].rsub = _R_ACQ
+                rc.rsub = _R_ACQ
                 continue
             if rstate == _R_ARRIVE or rstate == _R_ACQ:
-                conn[c].rdropped = False
+                rc.rdropped = False
                 if rstate == _R_ARRIVE:
                     station[st].free -= 1
                 size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, pid)
                 eid += 1
-                conn[c].rsub = _R_SERVE
+                rc.rsub = _R_SERVE
                 continue
             if rstate == _R_SERVE:
                 q = _next_in_line(st, station, nxt)
@@ -375,29 +376,30 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                     station[st].free += 1
                 size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, pid)  # its end
                 eid += 1
-                conn[c].rsub = _R_END
+                rc.rsub = _R_END
                 continue
-            conn[c].rsub = _R_DONE  # its end is processed: the sender goes on if it waits
-            if conn[c].sub != _RECV:
+            rc.rsub = _R_DONE  # its end is processed: the sender goes on if it waits
+            if rc.sub != _RECV:
                 continue
         else:
             c = pid
+            rc = conn[c]
 
         # -- connection c resumes from what it waited for -------------------------------
-        state = conn[c].sub
+        state = rc.sub
         retransmit = -1  # a packet dropped at this point (a packet_drops column) is sent again
         if state == _INIT or state == _SYN_RETRY:
             if state == _INIT:
-                conn[c].req = first[c]
+                rc.req = first[c]
                 plan = 2 * route[c]
-                conn[c].connecting = p_len[plan] > 0
-                if not conn[c].connecting:
+                rc.connecting = p_len[plan] > 0
+                if not rc.connecting:
                     plan += 1
-                conn[c].stp = p_start[plan]
-                conn[c].pend = p_start[plan] + p_len[plan]
-                conn[c].cpu = 0.0
-                conn[c].inapi = False
-            if conn[c].connecting:  # the SYN needs an entry in each conntrack table on its path
+                rc.stp = p_start[plan]
+                rc.pend = p_start[plan] + p_len[plan]
+                rc.cpu = 0.0
+                rc.inapi = False
+            if rc.connecting:  # the SYN needs an entry in each conntrack table on its path
                 full = 0
                 for k in range(path_nodes.shape[1]):
                     node = path_nodes[c, k]
@@ -410,99 +412,99 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         if node >= 0 and _prefilled(node, now, x, prefill_cap) + live[node] >= \
                                 x.conntrack_max:
                             _evict(node, now, x, live, ct_head, exp_next, prefill_cap)
-                    out.ct_evictions[conn[c].req] += full
+                    out.ct_evictions[rc.req] += full
                 elif full:
-                    drops[conn[c].req, _CONNTRACK_FULL] += 1
-                    if conn[c].attempt >= x.syn_retries:
-                        for k in range(conn[c].req, first[c] + nreq[c]):
+                    drops[rc.req, _CONNTRACK_FULL] += 1
+                    if rc.attempt >= x.syn_retries:
+                        for k in range(rc.req, first[c] + nreq[c]):
                             start[k] = now if np.isnan(start[k]) else start[k]
                             end[k] = now
                             status[k] = RETRIES_EXHAUSTED
-                        conn[c].sub = _DONE
+                        rc.sub = _DONE
                         eid += 1  # the connection's process ends
                         continue
-                    size = _push(heap_t, heap_k, heap_p, size, now + _SYN_RTO * 2.0 ** conn[c].attempt,
+                    size = _push(heap_t, heap_k, heap_p, size, now + _SYN_RTO * 2.0 ** rc.attempt,
                                  _NORMAL + eid, c)
                     eid += 1
-                    conn[c].attempt += 1
-                    conn[c].sub = _SYN_RETRY
+                    rc.attempt += 1
+                    rc.sub = _SYN_RETRY
                     continue
                 for k in range(path_nodes.shape[1]):
                     if path_nodes[c, k] >= 0:
                         live[path_nodes[c, k]] += 1
-                conn[c].tracked = True
-                conn[c].attempt = 0
+                rc.tracked = True
+                rc.attempt = 0
         elif state == _ACQ:  # a server was handed over: serve
-            size = _push(heap_t, heap_k, heap_p, size, now + conn[c].svc, _NORMAL + eid, c)
+            size = _push(heap_t, heap_k, heap_p, size, now + rc.svc, _NORMAL + eid, c)
             eid += 1
-            conn[c].sub = _SERVE
+            rc.sub = _SERVE
             continue
         elif state == _TXACQ:  # the NIC is ours
-            size, eid = _send(c, conn[c].stp, now, n, _node(node_of, c, s_to[conn[c].stp], cp), s_sec,
+            size, eid = _send(c, rc.stp, now, n, _node(node_of, c, s_to[rc.stp], cp), s_sec,
                               base, conn, heap_t, heap_k, heap_p, size, eid)
-            conn[c].sub = _TX
+            rc.sub = _TX
             continue
         elif state == _SERVE or state == _TX:
-            q = _next_in_line(conn[c].held, station, nxt)
+            q = _next_in_line(rc.held, station, nxt)
             if q >= 0:
                 size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, q)
                 eid += 1
             else:
-                station[conn[c].held].free += 1
-            if state == _TX and _node(node_of, c, s_to[conn[c].stp], cp) != NONE and conn[c].rsub != _R_DONE:
-                conn[c].sub = _RECV  # the message is still being received
+                station[rc.held].free += 1
+            if state == _TX and _node(node_of, c, s_to[rc.stp], cp) != NONE and rc.rsub != _R_DONE:
+                rc.sub = _RECV  # the message is still being received
                 continue
-            if state == _TX and _node(node_of, c, s_to[conn[c].stp], cp) != NONE and conn[c].rdropped:
+            if state == _TX and _node(node_of, c, s_to[rc.stp], cp) != NONE and rc.rdropped:
                 retransmit = _RING_FULL
             else:
                 if state == _TX:
-                    conn[c].attempt = 0
-                conn[c].stp += 1
+                    rc.attempt = 0
+                rc.stp += 1
         elif state == _DELAY:
-            conn[c].stp += 1
+            rc.stp += 1
         elif state == _RECV:  # the receive ended
-            if conn[c].rdropped:
+            if rc.rdropped:
                 retransmit = _RING_FULL
             else:
-                conn[c].attempt = 0
-                conn[c].stp += 1
+                rc.attempt = 0
+                rc.stp += 1
         # (_RETRY: the step runs again)
 
         # -- connection c runs until it waits, or ends ------------------------------------
         while True:
-            s = conn[c].stp
+            s = rc.stp
             refused = 0
             if retransmit >= 0:  # TCP sends the dropped packet again after its timeout
-                drops[conn[c].req, retransmit] += 1
+                drops[rc.req, retransmit] += 1
                 retransmit = -1
-                if conn[c].attempt >= (x.syn_retries if conn[c].connecting else x.retries2):
+                if rc.attempt >= (x.syn_retries if rc.connecting else x.retries2):
                     refused = RETRIES_EXHAUSTED
                 else:
-                    rto = _SYN_RTO if conn[c].connecting else x.rto_min
-                    size = _push(heap_t, heap_k, heap_p, size, now + rto * 2.0 ** conn[c].attempt,
+                    rto = _SYN_RTO if rc.connecting else x.rto_min
+                    size = _push(heap_t, heap_k, heap_p, size, now + rto * 2.0 ** rc.attempt,
                                  _NORMAL + eid, c)
                     eid += 1
-                    conn[c].attempt += 1
-                    conn[c].sub = _RETRY
+                    rc.attempt += 1
+                    rc.sub = _RETRY
                     break
-            elif s < conn[c].pend:
+            elif s < rc.pend:
                 kind = s_kind[s]
                 if kind == DELAY:
                     size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, c)
                     eid += 1
-                    conn[c].sub = _DELAY
+                    rc.sub = _DELAY
                     break
                 if kind == WIRE and _node(node_of, c, s_at[s], cp) != NONE:  # the sender's NIC
                     st = base[TX_BASE] + _node(node_of, c, s_at[s], cp)
-                    conn[c].held = st
+                    rc.held = st
                     if station[st].free == 0:
                         _enqueue(st, c, station, nxt)
-                        conn[c].sub = _TXACQ
+                        rc.sub = _TXACQ
                         break
                     station[st].free -= 1
                     size, eid = _send(c, s, now, n, _node(node_of, c, s_to[s], cp), s_sec, base, conn,
                                       heap_t, heap_k, heap_p, size, eid)
-                    conn[c].sub = _TX
+                    rc.sub = _TX
                     break
                 if kind == WIRE:  # from outside: only the receiving port queues
                     st = base[RX_BASE] + _node(node_of, c, s_to[s], cp)
@@ -511,7 +513,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         retransmit = _RING_FULL
                         continue
                 elif kind == CPU and _node(node_of, c, s_at[s], cp) == NONE:
-                    conn[c].stp += 1  # an external client's own CPU is not the cluster's
+                    rc.stp += 1  # an external client's own CPU is not the cluster's
                     continue
                 else:  # CPU or work: the fixed part plus the per-connection parts, in order
                     seconds = s_sec[s]
@@ -519,16 +521,16 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         v = s_var[s, j]
                         if v < 0:
                             break
-                        if conn[c].connecting:
+                        if rc.connecting:
                             seconds += lookups[c, v] if v < 3 else 0.0
                         else:
-                            seconds += app[conn[c].req] if v == 3 else 0.0
+                            seconds += app[rc.req] if v == 3 else 0.0
                     if kind == CPU:
                         st = base[SOFTIRQ_BASE] + _node(node_of, c, s_at[s], cp)
                         if station[st].free == 0 and station[st].waiting >= backlog:
                             retransmit = _BACKLOG_FULL
                             continue
-                        conn[c].cpu += seconds
+                        rc.cpu += seconds
                     else:
                         code = s_station[s]
                         if code == APP:
@@ -537,14 +539,14 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                                 refused = SERVER_QUEUE_FULL
                         elif code == APISERVER:
                             st = base[APISERVER_BASE]
-                            if conn[c].inapi:  # the response leaves the API server
+                            if rc.inapi:  # the response leaves the API server
                                 inflight -= 1
-                                conn[c].inapi = False
+                                rc.inapi = False
                             elif inflight >= inflight_limit:
                                 refused = APISERVER_THROTTLED
                             else:
                                 inflight += 1
-                                conn[c].inapi = True
+                                rc.inapi = True
                         elif code == LB:
                             st = base[LB_BASE]
                         elif code == INGRESS:
@@ -556,34 +558,34 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         else:
                             st = base[DNS_BASE] + replica[c]
                 if refused == 0:  # serve at st, after its queue if every server is busy
-                    conn[c].attempt = 0
-                    conn[c].held = st
-                    conn[c].svc = seconds
+                    rc.attempt = 0
+                    rc.held = st
+                    rc.svc = seconds
                     if station[st].free == 0:
                         _enqueue(st, c, station, nxt)
-                        conn[c].sub = _ACQ
+                        rc.sub = _ACQ
                         break
                     station[st].free -= 1
                     size = _push(heap_t, heap_k, heap_p, size, now + seconds, _NORMAL + eid, c)
                     eid += 1
-                    conn[c].sub = _SERVE
+                    rc.sub = _SERVE
                     break
             # -- the walk ends (refused: a station refused the request) -------------------
-            r = conn[c].req
+            r = rc.req
             r1 = first[c] + nreq[c]
-            softirq_cpu[r] += conn[c].cpu
-            conn[c].attempt = 0  # the next walk's packets start their own count
-            if refused != 0 and conn[c].inapi:  # refused by the Pod behind the API server
+            softirq_cpu[r] += rc.cpu
+            rc.attempt = 0  # the next walk's packets start their own count
+            if refused != 0 and rc.inapi:  # refused by the Pod behind the API server
                 inflight -= 1
             more = True
-            if conn[c].connecting and refused != 0:  # the set-up failed: every request fails
+            if rc.connecting and refused != 0:  # the set-up failed: every request fails
                 for k in range(r, r1):
                     if np.isnan(start[k]):
                         start[k] = now
                     end[k] = now
                     status[k] = refused
                 more = False
-            elif not conn[c].connecting:
+            elif not rc.connecting:
                 end[r] = now
                 if refused != 0:
                     status[r] = refused
@@ -602,7 +604,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                             status[k] = STALE_ENDPOINT
                         more = False
             if not more:
-                if conn[c].tracked:  # its entries expire after TIME_WAIT
+                if rc.tracked:  # its entries expire after TIME_WAIT
                     for k in range(path_nodes.shape[1]):
                         node = path_nodes[c, k]
                         if node < 0:
@@ -614,19 +616,19 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         else:
                             ct_head[node] = e
                         ct_tail[node] = e
-                    conn[c].expires = now + x.time_wait
-                conn[c].sub = _DONE
+                    rc.expires = now + x.time_wait
+                rc.sub = _DONE
                 eid += 1  # the connection's process ends: an event nobody waits for
                 break
-            if conn[c].connecting:
+            if rc.connecting:
                 connected[r] = now
-            conn[c].req = r
-            conn[c].connecting = False
+            rc.req = r
+            rc.connecting = False
             plan = 2 * route[c] + 1
-            conn[c].stp = p_start[plan]
-            conn[c].pend = p_start[plan] + p_len[plan]
-            conn[c].cpu = 0.0
-            conn[c].inapi = False
+            rc.stp = p_start[plan]
+            rc.pend = p_start[plan] + p_len[plan]
+            rc.cpu = 0.0
+            rc.inapi = False
     scalars[_SIZE], scalars[_EID], scalars[_INFLIGHT] = size, eid, inflight
     scalars[_NEXT_ARRIVAL], scalars[_EVENTS] = next_arrival, events
     return done

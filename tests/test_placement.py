@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import netmodel
 from netmodel.cluster.topology import build_topology, search_right
-from netmodel.connections.placement import Placer, place_connections
+from netmodel.connections.placement import Placer, _sorted_rows, place_connections
 from netmodel.connections.replication import describe
 from netmodel.connections.vectorized import place_static
 from netmodel.connections.workload import _clock, draw_demand
@@ -84,3 +84,10 @@ def test_the_guided_search_finds_what_searchsorted_finds(weights, seed):
     edges = np.concatenate([cdf, np.nextafter(cdf, 0.0), np.nextafter(cdf, 1.0), [0.0]])
     u = np.concatenate([np.random.default_rng(seed).random(2_000), edges[edges < 1.0]])
     assert np.array_equal(search_right(cdf, u), np.searchsorted(cdf, u, side="right"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.integers(0, 50), width=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
+def test_rows_sorted_by_columns_as_np_sort_sorts_them(rows, width, seed):
+    table = np.random.default_rng(seed).integers(-2, 5, size=(rows, width)).astype(np.int32)
+    assert np.array_equal(_sorted_rows(table), np.sort(table, axis=1))

@@ -238,8 +238,8 @@ def _state(x) -> State:
         _stations(x.servers), np.full(2 * n, -1, np.int32),
         _connections(n),
         # conntrack: live entries per node, each node's entries in order of expiry (a linked
-        # list of entries c * width + k: connection c's on the k-th node of its path), when
-        # each connection's entries expire
+        # list of entries c * width + k: connection c's on the k-th node of its path, which
+        # expire at its record's `expires`)
         np.zeros(nodes, np.int64), x.prefill.copy(), np.full(nodes, -1, np.int64),
         np.full(nodes, -1, np.int64), np.empty(x.path_nodes.size, np.int32),
         heap_t, heap_k, heap_p, scalars)

@@ -378,7 +378,7 @@ def _sweep(args: argparse.Namespace) -> int:
                             metrics_dir=args.metrics, engine=args.engine)
     except SweepInterrupted as stop:
         return _interrupted(stop)
-    how = "wrote" if summary.attrs["points_run"] else "up to date"
+    how = "wrote" if summary.attrs["points_run"] or summary.attrs["plots_drawn"] else "up to date"
     print(f"{how} {out}/: summary.parquet, summary.csv, meta.json, "
           f"{format_count(len(summary.attrs['plots']), 'plot')}")
     if args.metrics is not None:

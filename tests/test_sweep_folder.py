@@ -277,8 +277,10 @@ def test_a_sweep_with_nothing_to_do_says_so_and_rewrites_nothing(grid, fake, tmp
     plot = next((out / "plots").iterdir())
     expected = plot.read_bytes()
     plot.unlink()
-    assert sweep(grid, out) == 0
-    assert plot.read_bytes() == expected  # a missing plot is drawn again
+    capsys.readouterr()
+    assert main(["sweep", str(grid), "--out", str(out)]) == 0
+    assert plot.read_bytes() == expected  # a missing plot is drawn again, and said so
+    assert capsys.readouterr().out == f"wrote {out}/: summary.parquet, summary.csv, meta.json, 6 plots\n"
 
 
 def test_meta_json_records_the_engine_and_executor(grid, fake, tmp_path):

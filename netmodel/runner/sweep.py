@@ -125,7 +125,7 @@ def run_sweep(loaded: LoadedScenario, out_dir: Path, *, jobs: int = 1, quiet: bo
     The table has `point_id`, one column per swept axis (dotted name, SI value) and
     the runner's columns (times in seconds), one row per point and traffic kind;
     `.attrs["points_run"]` says how many points this call ran, `.attrs["plots"]` names
-    the plots in `out_dir/plots`.
+    the plots in `out_dir/plots`, `.attrs["plots_drawn"]` whether this call drew them.
     `executor`: "local" (default: `jobs` local processes, or here when `jobs` is 1),
     "dask" (a Dask LocalCluster of `jobs` workers, or the cluster at `scheduler`), or any
     `concurrent.futures.Executor`, which the caller keeps. `force` discards netmodel's
@@ -411,6 +411,7 @@ def _finish(sweep: _Sweep, manifest: Manifest, ran: bool, executor: Executor | N
         _write_if_changed(out_dir / name, data, before[name])
     summary.attrs["plots"] = _draw(sweep, manifest, summary, executor, stopped) if redraw \
         else list(manifest.plots)
+    summary.attrs["plots_drawn"] = redraw
     return summary
 
 

@@ -367,11 +367,7 @@ class Lab:
         restore = (f"iptables-{backend}-restore", "--noflush", "--counters", "-w", "5")
         sizes = sorted(self.config.sync_services)
         for k, s in enumerate(sizes):
-            expected = self._slowest("iptables-sync", backend) * (s / sizes[k - 1]) ** 2 if k else 0.0
-            if expected > self.config.sync_cap_s:
-                self.skipped[f"iptables-sync/{backend}"] = (
-                    f"not measured at {', '.join(f'{n:,}' for n in sizes[k:])} Services: a restore "
-                    f"there would take about {expected:.0f} s or more (cap {self.config.sync_cap_s:g} s)")
+            if self._past_cap(f"iptables-sync/{backend}", "iptables-sync", backend, sizes, k, "a restore"):
                 break
             with self.ns.scope():
                 self.batch += 1
@@ -385,6 +381,18 @@ class Lab:
                         self.rows.append(_row("iptables-sync", backend, metric, t, self.batch, i, services=s,
                                               lines=tables.command_count(text), rules=rules))
 
+    def _past_cap(self, key: str, experiment: str, variant: str, sizes: list[int], k: int,
+                  what: str) -> bool:
+        """Whether `what` at sizes[k] Services would pass the sync cap (its time grows about
+        as the square of the Services, from the slowest so far); if so, say which sizes are
+        skipped under `key`."""
+        expected = self._slowest(experiment, variant) * (sizes[k] / sizes[k - 1]) ** 2 if k else 0.0
+        if expected <= self.config.sync_cap_s:
+            return False
+        self.skipped[key] = (f"not measured at {', '.join(f'{n:,}' for n in sizes[k:])} Services: {what} "
+                             f"there would take about {expected:.0f} s or more (cap {self.config.sync_cap_s:g} s)")
+        return True
+
     def _slowest(self, experiment: str, variant: str) -> float:
         """The longest time measured so far by a sync experiment."""
         times = [r["value"] for r in self.rows if r["experiment"] == experiment and r["variant"] == variant]
@@ -396,12 +404,7 @@ class Lab:
         reps, batches = self.config.sync_reps, self.config.nft_batches
         sizes = sorted(self.config.sync_services)
         for k, s in enumerate(sizes):
-            expected = self._slowest("nftables-sync", "nft") * (s / sizes[k - 1]) ** 2 if k else 0.0
-            if expected > self.config.sync_cap_s:
-                self.skipped["nftables-sync"] = (
-                    f"not measured at {', '.join(f'{n:,}' for n in sizes[k:])} Services: loading the "
-                    f"table there would take about {expected:.0f} s or more "
-                    f"(cap {self.config.sync_cap_s:g} s)")
+            if self._past_cap("nftables-sync", "nftables-sync", "nft", sizes, k, "loading the table"):
                 break
             with self.ns.scope():
                 self.batch += 1

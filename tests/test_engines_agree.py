@@ -67,16 +67,18 @@ def test_overloaded_runs_agree_too(profile, case):
     assert_same_records(simpy, ENGINES["fast"].run(describe(sc, profile, 0)))
 
 
-def test_a_loop_stopped_to_grow_its_arrays_goes_on_exactly(profile, monkeypatch):
-    """The compiled loop returns when its heap is short of room and runs on after it grows:
-    from 16 slots the records are the same."""
+@pytest.mark.parametrize("grown", ["_FIRST_ROOM", "_FIRST_RING"])
+def test_a_loop_stopped_to_grow_its_arrays_goes_on_exactly(profile, monkeypatch, grown):
+    """The compiled loop returns when its heap is short of room, or when an arriving
+    connection's slot in the ring is taken, and runs on after it grows: from a heap of 16
+    slots, or a ring of one record, the records are the same."""
     from netmodel.engines import kernel
 
     sc = make_scenario(cluster={"nodes": 2, "softirq_cores": 1}, workload={"rate": 30_000},
                        run={"requests": 5_000, "drain": "5ms"})
     whole = ENGINES["fast"].run(describe(sc, profile, 0))
     runs = []
-    monkeypatch.setattr(kernel, "_FIRST_ROOM", 16)
+    monkeypatch.setattr(kernel, grown, {"_FIRST_ROOM": 16, "_FIRST_RING": 1}[grown])
     monkeypatch.setattr(kernel, "_run", lambda *a, _run=kernel._run: runs.append(1) or _run(*a))
     assert_same_records(whole, ENGINES["fast"].run(describe(sc, profile, 0)))
     assert len(runs) > 1

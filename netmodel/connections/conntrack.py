@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netmodel.connections.placement import Connections
+from netmodel.connections.placement import Connections, path_nodes
 from netmodel.connections.workload import Demand
 from netmodel.paths.dataplane import ConntrackTable, dataplane_of
 from netmodel.scenario.schema import Scenario
@@ -56,22 +56,36 @@ def conntrack_entries(demand: Demand, connections: Connections, end: np.ndarray,
     one still open at `stop` counts to `stop`. `end` holds each request's end (NaN: not
     ended). NaN for an empty window."""
     window = until - since
-    opened_in_run = (demand.clock < stop) & (connections.drop == 0)
-    if window <= 0 or not opened_in_run.any():
+    nodes = int(connections.node.max(initial=-1)) + 1
+    if window <= 0 or nodes <= 0:
         return float("nan")
-    last_request = demand.first + demand.requests - 1
-    closed = np.where(np.isnan(end[last_request]), stop, end[last_request])
-    mine = np.flatnonzero(opened_in_run & (demand.clock >= since) & (demand.clock <= until))
-    nodes = connections.path_nodes[mine]
-    on = nodes >= 0  # a cluster node (not absent, not the control plane's)
-    if not on.any():
-        return float("nan")
-    lifetime = np.repeat(closed[mine] - demand.clock[mine], on.sum(axis=1))
-    # row by row: each node's lifetimes are summed in connection order
-    rate = np.bincount(nodes[on])
-    held = np.bincount(nodes[on], weights=lifetime)
+    rate, held = np.zeros(nodes, dtype=np.int64), np.zeros(nodes)
+    for lo in range(0, len(connections), _BLOCK):  # in blocks: ~100 B a connection of one
+        _hold(rate, held, demand, connections, end, slice(lo, lo + _BLOCK), (since, until, stop))
     used = rate > 0
+    if not used.any():
+        return float("nan")
     return float(np.max(rate[used] / window * (held[used] / rate[used] + time_wait)))
+
+
+_BLOCK = 1 << 16
+
+
+def _hold(rate: np.ndarray, held: np.ndarray, demand: Demand, connections: Connections,
+          end: np.ndarray, block: slice, times: tuple[float, float, float]) -> None:
+    """Add a block of connections' entries to each node's count and summed lifetimes (in
+    connection order, entry after entry: the sums do not depend on the blocks)."""
+    since, until, stop = times
+    clock = demand.clock[block]
+    mine = np.flatnonzero((clock < stop) & (connections.drop[block] == 0) & (clock >= since)
+                          & (clock <= until))
+    last_request = demand.first[block][mine] + demand.requests[block][mine] - 1
+    closed = np.where(np.isnan(end[last_request]), stop, end[last_request])
+    nodes = path_nodes(connections.node[block][mine])
+    on = nodes >= 0  # a cluster node (not absent, not the control plane's)
+    lifetime = np.repeat(closed - clock[mine], on.sum(axis=1))
+    np.add.at(rate, nodes[on], 1)
+    np.add.at(held, nodes[on], lifetime)
 
 
 def conntrack_prefill(demand: Demand, connections: Connections, time_wait: float,

@@ -14,7 +14,6 @@ port. One function per way in; `netmodel trace` builds its connection with the s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -316,6 +315,8 @@ ROLES = ("client", "entry", "proxy", "server", "dns")
 """Roles a connection puts on cluster nodes (an outside client's is implied by its kind)."""
 ABSENT = -2
 """Node index of a role that is not on a connection's route."""
+PATH_ROLES = ROLES.index("dns")
+"""The roles before it (all but DNS) put a connection's requests on a node: its path."""
 OUTSIDE_KINDS = frozenset({"external-nodeport", "external-loadbalancer", "external-ingress",
                            "kubectl-proxy", "kubectl-port-forward"})
 """Kinds whose client is outside the cluster."""
@@ -344,11 +345,18 @@ class Connections:
     """Whether its DNS lookup missed CoreDNS's cache and went upstream."""
     lookup: np.ndarray
     """(connections, LOOKUPS) seconds of each rule walk of its set-up."""
-    lookup_cpu: np.ndarray
-    """Seconds of all its rule walks, summed in walk order."""
 
     def __len__(self) -> int:
         return len(self.drop)
+
+    @property
+    def lookup_cpu(self) -> np.ndarray:
+        """Seconds of all its rule walks, summed in walk order (LOOKUPS': rule, node port,
+        DNS), as the engines charge them."""
+        total = np.zeros(len(self))
+        for w in range(self.lookup.shape[1]):
+            total = total + self.lookup[:, w]
+        return total
 
     def nodes(self, c: int) -> dict[str, int | None]:
         """Role -> node of connection `c` (an outside client: None)."""
@@ -359,15 +367,20 @@ class Connections:
 
     def on_path(self, c: int) -> set[int]:
         """Cluster nodes (and CONTROL_PLANE) the requests of connection `c` cross, DNS aside."""
-        return {int(i) for i in self.path_nodes[c].tolist() if i != ABSENT}
+        return {int(i) for i in self.node[c, :PATH_ROLES].tolist() if i != ABSENT}
 
-    @cached_property
+    @property
     def path_nodes(self) -> np.ndarray:
-        """(connections, roles but DNS) the distinct nodes each connection's requests cross,
-        ascending, ABSENT in the other places."""
-        nodes = _sorted_rows(self.node[:, [i for i, role in enumerate(ROLES) if role != "dns"]])
-        nodes[:, 1:][nodes[:, 1:] == nodes[:, :-1]] = ABSENT
-        return _sorted_rows(nodes)
+        """`path_nodes` of every connection, made on each read (16 B a connection)."""
+        return path_nodes(self.node)
+
+
+def path_nodes(node: np.ndarray) -> np.ndarray:
+    """(rows of a node table, PATH_ROLES) the distinct nodes each connection's requests
+    cross, ascending, ABSENT in the other places."""
+    nodes = _sorted_rows(node[:, :PATH_ROLES])
+    nodes[:, 1:][nodes[:, 1:] == nodes[:, :-1]] = ABSENT
+    return _sorted_rows(nodes)
 
 
 def _sorted_rows(table: np.ndarray) -> np.ndarray:
@@ -395,7 +408,6 @@ def place_connections(placer: Placer, kinds: list[str], service: np.ndarray,
     replica = np.zeros(n, dtype=np.int32)
     upstream = np.zeros(n, dtype=bool)
     lookup = np.zeros((n, len(LOOKUPS)))
-    lookup_cpu = np.zeros(n)
     routes: dict[tuple[str, Placement], int] = {}
     column = {role: i for i, role in enumerate(ROLES)}
     names = list(draws)
@@ -413,9 +425,8 @@ def place_connections(placer: Placer, kinds: list[str], service: np.ndarray,
         upstream[c] = conn.placement.dns_upstream
         for w in conn.walks:
             lookup[c, LOOKUPS.index(w.component)] = conn.lookup[w.component]
-        lookup_cpu[c] = sum(conn.lookup.values())
     return Connections(drop, route, tuple(routes), node, endpoint, position, replica, upstream,
-                       lookup, lookup_cpu)
+                       lookup)
 
 
 def route_of(scenario: Scenario, kind: str, placement: Placement) -> Route:

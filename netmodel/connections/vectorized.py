@@ -11,6 +11,8 @@ same `Connections` on random clusters of every kind.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 from netmodel.cluster.topology import Topology
@@ -51,10 +53,16 @@ def place_static(scenario: Scenario, costs: CostModel, topology: Topology, deman
     ctx = _Context(scenario, costs, topology, demand)
     for i, kind in enumerate(TRAFFIC_KINDS):
         mine = np.flatnonzero(demand.kind == i)
-        if mine.size:
-            _KINDS[kind](ctx, placed, mine, kind)
+        for lo in range(0, mine.size, _BLOCK):  # the rules' temporaries stay small
+            _KINDS[kind](ctx, placed, mine[lo:lo + _BLOCK], kind)
     ctx.round_robin(placed)
     return _connections(placed, demand)
+
+
+_BLOCK = 1 << 16
+"""Connections placed at once: each is placed on its own (round robin aside, settled after
+every block), so blocks bound the arrays the rules make on the way to ~100 B a connection
+of the block."""
 
 
 class _Context:
@@ -74,12 +82,14 @@ class _Context:
         self.rr: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         """(connections, node whose proxy picks, drawn index) waiting for round robin."""
 
+    @cached_property
     def endpoint_nodes_by_service(self) -> tuple[np.ndarray, np.ndarray]:
         """Each Service's nodes with an endpoint, ascending: nodes[first[s]:first[s+1]]."""
         pairs = np.unique(self._service_of_endpoint() * self.nodes + self.topo.endpoint_node)
         first = np.searchsorted(pairs // self.nodes, np.arange(self.topo.services + 1))
         return first, pairs % self.nodes
 
+    @cached_property
     def endpoints_by_node(self) -> tuple[np.ndarray, np.ndarray]:
         """Endpoint ids sorted by (Service, node, id), and that key (Service x nodes + node)."""
         keys = self._service_of_endpoint() * self.nodes + self.topo.endpoint_node
@@ -224,7 +234,7 @@ def _load_balanced(ctx: _Context, placed: _Placed, c, s, local):
     keep = ctx.count[s] > 0
     placed.refuse(c[~keep], NO_ENDPOINTS)
     c, s, local = c[keep], s[keep], local[keep]
-    first, nodes = ctx.endpoint_nodes_by_service()
+    first, nodes = ctx.endpoint_nodes_by_service
     healthy = np.where(local, first[s + 1] - first[s], ctx.nodes)
     index = s % healthy if ctx.metallb_l2 else ctx.draw("entry-node", c, healthy)
     entry = np.where(local, nodes[np.where(local, first[s] + index, 0)], index)
@@ -234,7 +244,7 @@ def _load_balanced(ctx: _Context, placed: _Placed, c, s, local):
 def _local_endpoint(ctx: _Context, placed: _Placed, c, s, entry) -> None:
     """Policy Local: an endpoint on the entry node (the draw among the Service's endpoints
     there, in index order), or the drop no-local-endpoint."""
-    order, keys = ctx.endpoints_by_node()
+    order, keys = ctx.endpoints_by_node
     key = s.astype(np.int64) * ctx.nodes + entry
     low, high = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
     none = high == low
@@ -297,22 +307,20 @@ def _connections(placed: _Placed, demand: Demand) -> Connections:
     placed.upstream[dropped] = False
     placed.lookup[dropped] = 0.0
     ok = np.flatnonzero(~dropped)
-    fields = np.column_stack([demand.kind[ok], placed.flags[ok], placed.upstream[ok]]).astype(np.int64)
-    key = fields[:, 0]  # one integer per (kind, placement): 4 bits per field (all < 16)
-    for j in range(1, fields.shape[1]):
-        key = key | (fields[:, j] << (4 * j))
+    columns = [demand.kind, *placed.flags.T, placed.upstream]
+    key = np.zeros(ok.size, dtype=np.int64)  # one integer per (kind, placement): 4 bits a field
+    for j, column in enumerate(columns):
+        key |= column[ok].astype(np.int64) << (4 * j)
     unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     order = np.argsort(first)
     numbered = np.empty(len(order), dtype=np.int32)
     numbered[order] = np.arange(len(order))
     route = np.full(len(dropped), -1, dtype=np.int32)
     route[ok] = numbered[inverse]
+    fields = (unique[order, None] >> (4 * np.arange(len(columns)))) & 15
     routes = tuple((TRAFFIC_KINDS[f[0]], Placement(
         same_node=bool(f[1]), entry_is_server=bool(f[2]), entry_is_proxy=bool(f[3]),
         proxy_is_server=bool(f[4]), snat=bool(f[5]), dns_queries=int(f[6]),
-        dns_same_node=bool(f[7]), dns_upstream=bool(f[8]))) for f in fields[first[order]].tolist())
-    lookup_cpu = np.zeros(len(dropped))
-    for w in range(len(LOOKUPS)):  # walk order: (0 + rule) + node port + DNS, as the loop sums
-        lookup_cpu = lookup_cpu + placed.lookup[:, w]
+        dns_same_node=bool(f[7]), dns_upstream=bool(f[8]))) for f in fields.tolist())
     return Connections(placed.drop, route, routes, placed.node, placed.endpoint,
-                       placed.position, placed.replica, placed.upstream, placed.lookup, lookup_cpu)
+                       placed.position, placed.replica, placed.upstream, placed.lookup)

@@ -63,7 +63,7 @@ def draw_demand(scenario: Scenario, topology: Topology,
     """The replication's connections, kinds, Services, placement draws and app times."""
     arrival = _arrivals(scenario, rng["arrivals"])
     requests = _requests_per_connection(scenario, len(arrival))
-    first = np.concatenate([[0], np.cumsum(requests)[:-1]]).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(requests)[:-1]]).astype(np.int32)
     kind = _kinds(scenario, rng["traffic-kind"], len(arrival))
     draws = {name: rng[name].random(len(arrival)) for name in PLACEMENT_DRAWS}
     service = np.empty(len(arrival), dtype=np.int32)
@@ -107,7 +107,7 @@ def _gaps(scenario: Scenario, rng: np.random.Generator, n: int, mean_gap: float)
 def _requests_per_connection(scenario: Scenario, connections: int) -> np.ndarray:
     """Keep-alive requests of each connection; a request-count run cuts the last one short."""
     k = scenario.workload.requests_per_connection
-    per_conn = np.full(connections, k, dtype=np.int64)
+    per_conn = np.full(connections, k, dtype=np.int32)
     how, amount = scenario.run.length
     if how == "requests" and connections:
         per_conn[-1] = int(amount) - k * (connections - 1)

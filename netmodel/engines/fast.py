@@ -55,7 +55,7 @@ class FastEngine:
             demand.requests, conns.route, conns.node, nodes, conns.endpoint, conns.replica,
             conns.lookup, demand.app, _dead(rep), servers, base,
             sc.workload.server.queue_limit, sc.external.kubectl.max_requests_inflight,
-            float(sc.workload.timeout), conns.path_nodes,
+            float(sc.workload.timeout),
             rep.conntrack_prefill.astype(np.int64), rep.conntrack.limit, float(rep.conntrack.hold),
             rep.conntrack.lru, sc.cluster.netdev_max_backlog * sc.cluster.softirq_cores,
             sc.cluster.nic_rx_ring, sc.cluster.tcp_syn_retries, sc.cluster.tcp_retries2,

@@ -30,7 +30,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from netmodel.connections.placement import ABSENT, CONTROL_PLANE
+from netmodel.connections.placement import ABSENT, CONTROL_PLANE, PATH_ROLES
 from netmodel.vocabulary import (
     APISERVER_THROTTLED,
     COMPLETED,
@@ -54,7 +54,7 @@ Plans = namedtuple("Plans", "start length kind at to seconds first delay var sta
 """Flattened plans: plan 2 r is route r's set-up, 2 r + 1 its request plan; steps as arrays."""
 Inputs = namedtuple("Inputs", "stop arrival dropped first nreq route node control_node endpoint replica "
                               "lookups app dead servers base queue_limit inflight_limit timeout "
-                              "path_nodes prefill conntrack_max time_wait lru backlog ring "
+                              "prefill conntrack_max time_wait lru backlog ring "
                               "syn_retries retries2 rto_min")
 """One replication: per connection and per request arrays, the stations' servers, limits."""
 Outputs = namedtuple("Outputs", "start end status softirq_cpu connected packet_drops ct_evictions")
@@ -124,11 +124,28 @@ def _pop(heap_t, heap_k, heap_p, size):
 
 
 @njit(inline="always")
-def _enqueue(st, pid, station, nxt):
+def _link(conn, pid, n, to):
+    """Process pid's next in its queue is `to` (the link is in its connection's record)."""
+    if pid >= n:
+        conn[(pid - n) & (conn.shape[0] - 1)].rlink = to
+    else:
+        conn[pid & (conn.shape[0] - 1)].link = to
+
+
+@njit(inline="always")
+def _linked(conn, pid, n):
+    """Process pid's next in its queue."""
+    if pid >= n:
+        return conn[(pid - n) & (conn.shape[0] - 1)].rlink
+    return conn[pid & (conn.shape[0] - 1)].link
+
+
+@njit(inline="always")
+def _enqueue(st, pid, station, conn, n):
     """Wait in station st's FIFO queue."""
-    nxt[pid] = -1
+    _link(conn, pid, n, -1)
     if station[st].tail >= 0:
-        nxt[station[st].tail] = pid
+        _link(conn, station[st].tail, n, pid)
     else:
         station[st].head = pid
     station[st].tail = pid
@@ -136,11 +153,11 @@ def _enqueue(st, pid, station, nxt):
 
 
 @njit(inline="always")
-def _next_in_line(st, station, nxt):
+def _next_in_line(st, station, conn, n):
     """The process that gets station st's server (it leaves the queue), or -1."""
     q = station[st].head
     if q >= 0:
-        station[st].head = nxt[q]
+        station[st].head = _linked(conn, q, n)
         if station[st].head < 0:
             station[st].tail = -1
         station[st].waiting -= 1
@@ -148,11 +165,11 @@ def _next_in_line(st, station, nxt):
 
 
 @njit(inline="always")
-def _send(c, s, now, n, dst, s_sec, base, conn, heap_t, heap_k, heap_p, size, eid):
+def _send(c, rc, s, now, n, dst, s_sec, base, heap_t, heap_k, heap_p, size, eid):
     """Connection c's NIC sends step s's message: the receive at `dst` starts (unless the
     message leaves the cluster) and the sender serialises it. Returns (size, eid)."""
     if dst != NONE:
-        conn[c].rsub, conn[c].rstep, conn[c].rstation = _R_INIT, s, base[RX_BASE] + dst
+        rc.rsub, rc.rstep, rc.rstation = _R_INIT, s, base[RX_BASE] + dst
         size = _push(heap_t, heap_k, heap_p, size, now, _URGENT + eid, n + c)
         eid += 1
     size = _push(heap_t, heap_k, heap_p, size, now + s_sec[s], _NORMAL + eid, c)
@@ -160,13 +177,30 @@ def _send(c, s, now, n, dst, s_sec, base, conn, heap_t, heap_k, heap_p, size, ei
 
 
 @njit(inline="always")
-def _table_full(node, now, x, live, head, conn, exp_next, cap):
+def _path_node(node, c, k):
+    """The node of connection c's k-th role (k < PATH_ROLES) where it holds a conntrack
+    entry: a cluster node no role before it has (the distinct nodes of
+    Connections.path_nodes), or -1."""
+    i = node[c, k]
+    if i < 0:  # absent, or the control plane's
+        return -1
+    for j in range(k):
+        if node[c, j] == i:
+            return -1
+    return i
+
+
+@njit(inline="always")
+def _table_full(node, now, x, live, head, end, exp_next, cap):
     """Whether node's conntrack table is full at `now`, its expired entries let go first
-    (as conntrack.ConntrackTables.full). Entry e is connection e // width's on a node of
-    its path; the connection's entries expire together."""
+    (as conntrack.ConntrackTables.full). Entry e is connection e // PATH_ROLES's on its
+    node of role e % PATH_ROLES; the connection's entries expire together, the hold after
+    its last request's end."""
     h = head[node]
-    width = x.path_nodes.shape[1]
-    while h >= 0 and conn[h // width].expires <= now:
+    while h >= 0:
+        c = h // PATH_ROLES
+        if end[x.first[c] + x.nreq[c] - 1] + x.time_wait > now:
+            break
         h = exp_next[h]
         live[node] -= 1
     head[node] = h
@@ -191,7 +225,7 @@ def _evict(node, now, x, live, head, exp_next, cap):
         cap[node] = _prefilled(node, now, x, cap) - 1
 
 
-State = namedtuple("State", "station nxt conn live prefill_cap ct_head ct_tail "
+State = namedtuple("State", "station conn live prefill_cap ct_head ct_tail "
                              "exp_next heap_t heap_k heap_p scalars")
 """The loop's working arrays (see `_state`); `scalars` keeps its counters between runs."""
 CONNECTION = np.dtype([
@@ -204,10 +238,15 @@ CONNECTION = np.dtype([
     # request, step, plan end, station held, the receive's port and step
     ("req", np.int64), ("stp", np.int32), ("pend", np.int32), ("held", np.int32),
     ("rstation", np.int32), ("rstep", np.int32),
-    # walk CPU, service seconds, when its conntrack entries expire
-    ("cpu", np.float64), ("svc", np.float64), ("expires", np.float64)], align=True)
-"""One connection's state in the loop: one 64-byte record, one cache line. As 16 arrays
-its fields sat at the same offsets of 16 page-aligned blocks, in the same cache sets."""
+    # the next process in the queue the connection's process (its receive's) waits in; the
+    # connection
+    ("link", np.int32), ("rlink", np.int32), ("id", np.int32),
+    # walk CPU, service seconds
+    ("cpu", np.float64), ("svc", np.float64)], align=True)
+"""A live connection's state in the loop: one 64-byte record, one cache line, in a ring
+(`State.conn`) where connection c has slot c mod its size: only connections alive at once
+take room, and their records stay in cache. As 16 arrays a record's fields sat at the same
+offsets of 16 page-aligned blocks, in the same cache sets."""
 STATION = np.dtype([("free", np.int32), ("waiting", np.int32), ("head", np.int32), ("tail", np.int32)])
 """A station: free servers, processes waiting, the queue's first and last process."""
 _SIZE, _EID, _INFLIGHT, _NEXT_ARRIVAL, _EVENTS = range(5)
@@ -218,8 +257,9 @@ flight, the next arrival, the events processed."""
 def walk(x, p, out) -> int:
     """Run one replication (Inputs x, Plans p) until x.stop, writing its Outputs; returns
     the number of events processed."""
+    assert x.first.size < 2**31 and x.app.size < 2**31, "connection ids are int32"
     state = _state(x)
-    while not _run(x, p, out, state):  # the heap is short of room
+    while not _run(x, p, out, state):  # the heap or the connection ring is short of room
         state = _grown(state)
     return int(state.scalars[_EVENTS])
 
@@ -234,21 +274,18 @@ def _state(x) -> State:
     scalars = np.zeros(5, np.int64)
     scalars[_SIZE], scalars[_EID] = 1, 2
     return State(
-        # stations, and each waiting process's next in its station's queue
-        _stations(x.servers), np.full(2 * n, -1, np.int32),
-        _connections(n),
+        _stations(x.servers), _connections(_FIRST_RING),
         # conntrack: live entries per node, each node's entries in order of expiry (a linked
-        # list of entries c * width + k: connection c's on the k-th node of its path, which
-        # expire at its record's `expires`)
+        # list of entries c * PATH_ROLES + k: connection c's on the node of its k-th role)
         np.zeros(nodes, np.int64), x.prefill.copy(), np.full(nodes, -1, np.int64),
-        np.full(nodes, -1, np.int64), np.empty(x.path_nodes.size, np.int32),
+        np.full(nodes, -1, np.int64), np.empty(n * PATH_ROLES, np.int32),
         heap_t, heap_k, heap_p, scalars)
 
 
 def _connections(n: int) -> np.ndarray:
-    """n connection records, each on a cache line of its own; every receive done."""
+    """A ring of n free connection records, each on a cache line of its own."""
     conn = _aligned(n, CONNECTION)
-    conn["rsub"] = _R_DONE
+    conn["sub"], conn["rsub"] = _DONE, _R_DONE
     return conn
 
 
@@ -269,23 +306,31 @@ def _aligned(n: int, dtype: np.dtype) -> np.ndarray:
 
 
 def _grown(state: State) -> State:
-    """The heap at twice its size."""
+    """The heap, or else the connection ring, at twice its size (what stopped the loop)."""
     def twice(a):
         return np.concatenate((a, np.empty_like(a)))
-    return state._replace(heap_t=twice(state.heap_t), heap_k=twice(state.heap_k),
-                          heap_p=twice(state.heap_p))
+    if state.scalars[_SIZE] + _ROOM >= state.heap_t.size:
+        return state._replace(heap_t=twice(state.heap_t), heap_k=twice(state.heap_k),
+                              heap_p=twice(state.heap_p))
+    ring = _connections(2 * state.conn.size)
+    live = state.conn[state.conn["sub"] != _DONE]
+    ring[live["id"] & (ring.size - 1)] = live
+    return state._replace(conn=ring)
 
 
 _ROOM = 8
 """Free heap slots the loop keeps: an event schedules a few more at most."""
 _FIRST_ROOM = 1024
 """The heap's first size (it doubles when short of room)."""
+_FIRST_RING = 64
+"""The connection ring's first size, a power of two (it doubles when the slot of an
+arriving connection is still taken)."""
 
 
 @njit(cache=True, _nrt=False)
 def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstring
-    """Walk events until x.stop (returns True) or until the heap is short of room
-    (returns False: grow it and run again). Compiled without numba's reference counting
+    """Walk events until x.stop (returns True) or until the heap is short of room or an
+    arriving connection's slot in the ring is taken (returns False: grow and run again). Compiled without numba's reference counting
     (see the module docstring), so it allocates nothing."""
     # -- inputs, outputs and working arrays as locals (the loop reads them often) --------
     stop, arrival, dropped, first, nreq, route = x.stop, x.arrival, x.dropped, x.first, x.nreq, x.route
@@ -297,10 +342,10 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
     start, end, status, softirq_cpu, connected = (out.start, out.end, out.status, out.softirq_cpu,
                                                   out.connected)
     drops = out.packet_drops
-    path_nodes, backlog, ring = x.path_nodes, x.backlog, x.ring
+    backlog, ring = x.backlog, x.ring
     n = arrival.shape[0]
-    station, nxt = w.station, w.nxt
-    conn = w.conn
+    station, conn = w.station, w.conn
+    mask = conn.shape[0] - 1
     live, prefill_cap, ct_head, ct_tail = w.live, w.prefill_cap, w.ct_head, w.ct_tail
     exp_next, heap_t, heap_k, heap_p = w.exp_next, w.heap_t, w.heap_k, w.heap_p
     scalars = w.scalars
@@ -317,13 +362,21 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
         if now >= stop:
             break
         pid = heap_p[0]
+        if pid == _ARRIVALS and next_arrival > 0 and dropped[next_arrival - 1] == 0 and \
+                conn[(next_arrival - 1) & mask].sub != _DONE:  # the ring is full
+            done = False
+            break
         size = _pop(heap_t, heap_k, heap_p, size)
         events += 1
 
         # -- the arrivals: the connection whose time came starts, the next is awaited -----
         if pid == _ARRIVALS:
-            if next_arrival > 0 and dropped[next_arrival - 1] == 0:
-                size = _push(heap_t, heap_k, heap_p, size, now, _URGENT + eid, next_arrival - 1)
+            if next_arrival > 0 and dropped[next_arrival - 1] == 0:  # it takes its slot
+                c = next_arrival - 1
+                rc = conn[c & mask]
+                rc.sub, rc.rsub, rc.id, rc.attempt = _INIT, _R_DONE, c, 0
+                rc.rdropped, rc.tracked = False, False
+                size = _push(heap_t, heap_k, heap_p, size, now, _URGENT + eid, c)
                 eid += 1
             if next_arrival < n:
                 size = _push(heap_t, heap_k, heap_p, size,
@@ -338,7 +391,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
         # switch port's queue, the whole message, the end --------------------------------
         if pid >= n:
             c = pid - n
-            rc = conn[c]  # connection c's record (a reference: writes go to conn)
+            rc = conn[c & mask]  # connection c's record (a reference: writes go to conn)
             s = rc.rstep
             rstate = rc.rsub
             st = rc.rstation
@@ -355,7 +408,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                 rc.rsub = _R_END
                 continue
             if rstate == _R_ARRIVE and station[st].free == 0:
-                _enqueue(st, pid, station, nxt)
+                _enqueue(st, pid, station, conn, n)
                 rc.rsub = _R_ACQ
                 continue
             if rstate == _R_ARRIVE or rstate == _R_ACQ:
@@ -367,7 +420,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                 rc.rsub = _R_SERVE
                 continue
             if rstate == _R_SERVE:
-                q = _next_in_line(st, station, nxt)
+                q = _next_in_line(st, station, conn, n)
                 if q >= 0:
                     size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, q)
                     eid += 1
@@ -382,7 +435,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                 continue
         else:
             c = pid
-            rc = conn[c]
+            rc = conn[c & mask]
 
         # -- connection c resumes from what it waited for -------------------------------
         state = rc.sub
@@ -400,14 +453,14 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                 rc.inapi = False
             if rc.connecting:  # the SYN needs an entry in each conntrack table on its path
                 full = 0
-                for k in range(path_nodes.shape[1]):
-                    node = path_nodes[c, k]
-                    if node >= 0 and _table_full(node, now, x, live, ct_head, conn, exp_next,
+                for k in range(PATH_ROLES):
+                    node = _path_node(node_of, c, k)
+                    if node >= 0 and _table_full(node, now, x, live, ct_head, end, exp_next,
                                                  prefill_cap):
                         full += 1
                 if full and x.lru:  # an LRU map (BPF conntrack) evicts its oldest entry
-                    for k in range(path_nodes.shape[1]):
-                        node = path_nodes[c, k]
+                    for k in range(PATH_ROLES):
+                        node = _path_node(node_of, c, k)
                         if node >= 0 and _prefilled(node, now, x, prefill_cap) + live[node] >= \
                                 x.conntrack_max:
                             _evict(node, now, x, live, ct_head, exp_next, prefill_cap)
@@ -428,9 +481,10 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                     rc.attempt += 1
                     rc.sub = _SYN_RETRY
                     continue
-                for k in range(path_nodes.shape[1]):
-                    if path_nodes[c, k] >= 0:
-                        live[path_nodes[c, k]] += 1
+                for k in range(PATH_ROLES):
+                    node = _path_node(node_of, c, k)
+                    if node >= 0:
+                        live[node] += 1
                 rc.tracked = True
                 rc.attempt = 0
         elif state == _ACQ:  # a server was handed over: serve
@@ -439,12 +493,12 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
             rc.sub = _SERVE
             continue
         elif state == _TXACQ:  # the NIC is ours
-            size, eid = _send(c, rc.stp, now, n, _node(node_of, c, s_to[rc.stp], cp), s_sec,
-                              base, conn, heap_t, heap_k, heap_p, size, eid)
+            size, eid = _send(c, rc, rc.stp, now, n, _node(node_of, c, s_to[rc.stp], cp), s_sec,
+                              base, heap_t, heap_k, heap_p, size, eid)
             rc.sub = _TX
             continue
         elif state == _SERVE or state == _TX:
-            q = _next_in_line(rc.held, station, nxt)
+            q = _next_in_line(rc.held, station, conn, n)
             if q >= 0:
                 size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, q)
                 eid += 1
@@ -497,11 +551,11 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                     st = base[TX_BASE] + _node(node_of, c, s_at[s], cp)
                     rc.held = st
                     if station[st].free == 0:
-                        _enqueue(st, c, station, nxt)
+                        _enqueue(st, c, station, conn, n)
                         rc.sub = _TXACQ
                         break
                     station[st].free -= 1
-                    size, eid = _send(c, s, now, n, _node(node_of, c, s_to[s], cp), s_sec, base, conn,
+                    size, eid = _send(c, rc, s, now, n, _node(node_of, c, s_to[s], cp), s_sec, base,
                                       heap_t, heap_k, heap_p, size, eid)
                     rc.sub = _TX
                     break
@@ -561,7 +615,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                     rc.held = st
                     rc.svc = seconds
                     if station[st].free == 0:
-                        _enqueue(st, c, station, nxt)
+                        _enqueue(st, c, station, conn, n)
                         rc.sub = _ACQ
                         break
                     station[st].free -= 1
@@ -604,18 +658,17 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         more = False
             if not more:
                 if rc.tracked:  # its entries expire after TIME_WAIT
-                    for k in range(path_nodes.shape[1]):
-                        node = path_nodes[c, k]
+                    for k in range(PATH_ROLES):
+                        node = _path_node(node_of, c, k)
                         if node < 0:
                             continue
-                        e = c * path_nodes.shape[1] + k
+                        e = c * PATH_ROLES + k
                         exp_next[e] = -1
                         if ct_head[node] >= 0:
                             exp_next[ct_tail[node]] = e
                         else:
                             ct_head[node] = e
                         ct_tail[node] = e
-                    rc.expires = now + x.time_wait
                 rc.sub = _DONE
                 eid += 1  # the connection's process ends: an event nobody waits for
                 break

@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 import netmodel
 from netmodel.cluster.topology import build_topology, search_right
-from netmodel.connections.placement import Placer, _sorted_rows, place_connections
+from netmodel.connections.placement import (
+    ABSENT,
+    PATH_ROLES,
+    ROLES,
+    Placer,
+    path_nodes,
+    place_connections,
+)
 from netmodel.connections.replication import describe
 from netmodel.connections.vectorized import place_static
 from netmodel.connections.workload import _clock, draw_demand
@@ -87,7 +94,9 @@ def test_the_guided_search_finds_what_searchsorted_finds(weights, seed):
 
 
 @settings(max_examples=100, deadline=None)
-@given(rows=st.integers(0, 50), width=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
-def test_rows_sorted_by_columns_as_np_sort_sorts_them(rows, width, seed):
-    table = np.random.default_rng(seed).integers(-2, 5, size=(rows, width)).astype(np.int32)
-    assert np.array_equal(_sorted_rows(table), np.sort(table, axis=1))
+@given(rows=st.integers(0, 50), seed=st.integers(0, 2**32 - 1))
+def test_path_nodes_are_each_rows_distinct_nodes_but_dns(rows, seed):
+    table = np.random.default_rng(seed).integers(-2, 4, size=(rows, len(ROLES))).astype(np.int32)
+    for row, path in zip(table.tolist(), path_nodes(table).tolist()):
+        kept = [i for i in path if i != ABSENT]
+        assert len(kept) == len(set(kept)) and set(kept) == set(row[:PATH_ROLES]) - {ABSENT}

@@ -60,23 +60,25 @@ def conntrack_entries(demand: Demand, connections: Connections, end: np.ndarray,
     if window <= 0 or nodes <= 0:
         return float("nan")
     rate, held = np.zeros(nodes, dtype=np.int64), np.zeros(nodes)
+    clock = demand.clock
     for lo in range(0, len(connections), _BLOCK):  # in blocks: ~100 B a connection of one
-        _hold(rate, held, demand, connections, end, slice(lo, lo + _BLOCK), (since, until, stop))
+        _hold(rate, held, clock, demand, connections, end, slice(lo, lo + _BLOCK), (since, until, stop))
     used = rate > 0
     if not used.any():
         return float("nan")
     return float(np.max(rate[used] / window * (held[used] / rate[used] + time_wait)))
 
 
-_BLOCK = 1 << 16
+_BLOCK = 1 << 14
 
 
-def _hold(rate: np.ndarray, held: np.ndarray, demand: Demand, connections: Connections,
-          end: np.ndarray, block: slice, times: tuple[float, float, float]) -> None:
+def _hold(rate: np.ndarray, held: np.ndarray, clock: np.ndarray, demand: Demand,
+          connections: Connections, end: np.ndarray, block: slice,
+          times: tuple[float, float, float]) -> None:
     """Add a block of connections' entries to each node's count and summed lifetimes (in
     connection order, entry after entry: the sums do not depend on the blocks)."""
     since, until, stop = times
-    clock = demand.clock[block]
+    clock = clock[block]
     mine = np.flatnonzero((clock < stop) & (connections.drop[block] == 0) & (clock >= since)
                           & (clock <= until))
     last_request = demand.first[block][mine] + demand.requests[block][mine] - 1
@@ -96,7 +98,7 @@ def conntrack_prefill(demand: Demand, connections: Connections, time_wait: float
     counted = (connections.drop == 0)
     if window <= 0 or not counted.any():
         return np.zeros(nodes, dtype=np.int64)
-    path = connections.path_nodes[counted]
+    path = path_nodes(connections.node[counted])
     through = np.bincount(path[path >= 0], minlength=nodes)[:nodes]
     return (through / window * time_wait).astype(np.int64)
 

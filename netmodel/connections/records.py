@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netmodel.connections.conntrack import conntrack_entries, conntrack_table
-from netmodel.connections.placement import ABSENT, Connections
+from netmodel.connections.placement import ABSENT, PATH_ROLES, Connections
 from netmodel.connections.workload import Demand
 from netmodel.controlplane.syncloop import ControlPlaneResult
 from netmodel.scenario.schema import Scenario
@@ -76,15 +76,15 @@ class Recorder:
         self.ct_evictions = np.zeros(n, dtype=np.int16)
         self.lookup_cpu = np.zeros(n)
         self.softirq_cpu = np.zeros(n)
-        arrived = demand.clock < stop  # an arrival at the stop instant is not processed
+        clock = demand.clock
+        arrived = clock < stop  # an arrival at the stop instant is not processed
         placed = arrived & (connections.drop == 0)
-        crossing = (connections.path_nodes != ABSENT).sum(axis=1) > 1
-        self.cross = np.repeat(placed & crossing, count)
-        self.endpoint = np.repeat(np.where(placed, connections.endpoint, -1), count).astype(np.int64)
-        self.start[first[placed]] = demand.clock[placed]
+        self.cross = np.repeat(placed & _crossing(connections.node), count)
+        self.endpoint = np.repeat(np.where(placed, connections.endpoint, -1), count).astype(np.int32)
+        self.start[first[placed]] = clock[placed]
         self.lookup_cpu[first[placed]] = connections.lookup_cpu[placed]
         for c in np.flatnonzero(arrived & (connections.drop != 0)).tolist():
-            self.drop(int(first[c]), int(count[c]), int(connections.drop[c]), float(demand.clock[c]))
+            self.drop(int(first[c]), int(count[c]), int(connections.drop[c]), float(clock[c]))
 
     def drop(self, r0: int, n: int, code: int, now: float) -> None:
         """Requests r0..r0+n-1 fail at `now` (a connection refused at set-up, or whose Pod
@@ -108,3 +108,14 @@ class Recorder:
                        self.softirq_cpu, self.cross, self.endpoint, endpoint_offsets, run.warmup,
                        last, connected=self.connected, packet_drops=self.packet_drops,
                        ct_evictions=self.ct_evictions, conntrack_entries=conntrack)
+
+
+def _crossing(node: np.ndarray) -> np.ndarray:
+    """Whether each connection's path (its roles but DNS) has two distinct nodes (the
+    control plane's counts)."""
+    path = node[:, :PATH_ROLES]
+    crossing = np.zeros(len(node), dtype=bool)
+    for i in range(PATH_ROLES):
+        for j in range(i + 1, PATH_ROLES):
+            crossing |= (path[:, i] != ABSENT) & (path[:, j] != ABSENT) & (path[:, i] != path[:, j])
+    return crossing

@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from netmodel.cluster.topology import Topology
-from netmodel.connections.placement import ABSENT, CONTROL_PLANE, ROLES, Connections
+from netmodel.connections.placement import ABSENT, CONTROL_PLANE, ROLES, Connections, node_table
 from netmodel.connections.workload import Demand
 from netmodel.costs.model import LOOKUPS, CostModel
 from netmodel.paths import Placement, dns_queries
@@ -31,9 +31,9 @@ _RULE, _NODEPORT, _DNS = (LOOKUPS.index(w) for w in ("rule-lookup", "nodeport-lo
 class _Placed:
     """The Connections arrays being filled, kind by kind."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, nodes: int):
         self.drop = np.zeros(n, dtype=np.int8)
-        self.node = np.full((n, len(ROLES)), ABSENT, dtype=np.int32)
+        self.node = node_table(n, nodes)
         self.endpoint = np.full(n, -1, dtype=np.int32)
         self.position = np.zeros(n, dtype=np.int32)
         self.replica = np.zeros(n, dtype=np.int32)
@@ -49,7 +49,7 @@ class _Placed:
 def place_static(scenario: Scenario, costs: CostModel, topology: Topology, demand: Demand) -> Connections:
     """Every connection of `demand` placed as `Placer.place` places it when the cluster does
     not change during the run (no control plane)."""
-    placed = _Placed(demand.connections)
+    placed = _Placed(demand.connections, topology.nodes)
     ctx = _Context(scenario, costs, topology, demand)
     for i, kind in enumerate(TRAFFIC_KINDS):
         mine = np.flatnonzero(demand.kind == i)
@@ -59,10 +59,10 @@ def place_static(scenario: Scenario, costs: CostModel, topology: Topology, deman
     return _connections(placed, demand)
 
 
-_BLOCK = 1 << 16
+_BLOCK = 1 << 14
 """Connections placed at once: each is placed on its own (round robin aside, settled after
-every block), so blocks bound the arrays the rules make on the way to ~100 B a connection
-of the block."""
+every block), so blocks bound the arrays the rules make on the way (~130 B a connection of
+the block)."""
 
 
 class _Context:
@@ -306,18 +306,19 @@ def _connections(placed: _Placed, demand: Demand) -> Connections:
     placed.position[dropped] = placed.replica[dropped] = 0
     placed.upstream[dropped] = False
     placed.lookup[dropped] = 0.0
-    ok = np.flatnonzero(~dropped)
     columns = [demand.kind, *placed.flags.T, placed.upstream]
-    key = np.zeros(ok.size, dtype=np.int64)  # one integer per (kind, placement): 4 bits a field
-    for j, column in enumerate(columns):
-        key |= column[ok].astype(np.int64) << (4 * j)
-    unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    order = np.argsort(first)
-    numbered = np.empty(len(order), dtype=np.int32)
-    numbered[order] = np.arange(len(order))
     route = np.full(len(dropped), -1, dtype=np.int32)
-    route[ok] = numbered[inverse]
-    fields = (unique[order, None] >> (4 * np.arange(len(columns)))) & 15
+    numbers: dict[int, int] = {}  # route key -> route, in order of first appearance
+    for lo in range(0, len(dropped), _BLOCK):
+        ok = lo + np.flatnonzero(~dropped[lo:lo + _BLOCK])
+        key = np.zeros(ok.size, dtype=np.int64)  # one integer per (kind, placement): 4 bits a field
+        for j, column in enumerate(columns):
+            key |= column[ok].astype(np.int64) << (4 * j)
+        unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        for k in unique[np.argsort(first)].tolist():
+            numbers.setdefault(k, len(numbers))
+        route[ok] = np.array([numbers[k] for k in unique.tolist()], dtype=np.int32)[inverse]
+    fields = (np.array(list(numbers), dtype=np.int64)[:, None] >> (4 * np.arange(len(columns)))) & 15
     routes = tuple((TRAFFIC_KINDS[f[0]], Placement(
         same_node=bool(f[1]), entry_is_server=bool(f[2]), entry_is_proxy=bool(f[3]),
         proxy_is_server=bool(f[4]), snat=bool(f[5]), dns_queries=int(f[6]),

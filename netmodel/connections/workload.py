@@ -30,9 +30,6 @@ class Demand:
 
     arrival: np.ndarray
     """When each connection arrives, as drawn."""
-    clock: np.ndarray
-    """The same instants as a discrete-event clock reaches them, one timeout after another
-    (now + (arrival - now)): what an engine's `now` reads at each arrival, to the last bit."""
     first: np.ndarray
     requests: np.ndarray
     kind: np.ndarray
@@ -47,6 +44,13 @@ class Demand:
     @property
     def connections(self) -> int:
         return len(self.arrival)
+
+    @property
+    def clock(self) -> np.ndarray:
+        """The arrivals as a discrete-event clock reaches them, one timeout after another
+        (now + (arrival - now)): what an engine's `now` reads at each arrival, to the last
+        bit. Made on each read (8 B a connection): read it once."""
+        return _clock(self.arrival)
 
     @property
     def total_requests(self) -> int:
@@ -71,7 +75,7 @@ def draw_demand(scenario: Scenario, topology: Topology,
         mine = kind == i
         if mine.any():
             service[mine] = topology.pick_services(draws["service"][mine], callable_by(topology, name))
-    return Demand(arrival, _clock(arrival), first, requests, kind, service, draws,
+    return Demand(arrival, first, requests, kind, service, draws,
                   _app_times(scenario, rng["service-time"], int(requests.sum())))
 
 
@@ -143,10 +147,12 @@ def _clock(arrival: np.ndarray) -> np.ndarray:
     max(arrival[c] - clock[c-1], 0), which is arrival[c] but now and then. Solved as a
     fixed point in whole-array passes: each pass settles the next arrival of every run
     that rounding moved, and the runs are short."""
-    clock = arrival.copy()
+    clock, before = arrival.copy(), np.zeros_like(arrival)
     while True:
-        before = np.concatenate([[0.0], clock[:-1]])
-        settled = before + np.maximum(arrival - before, 0.0)
+        before[1:] = clock[:-1]
+        settled = np.subtract(arrival, before)
+        np.maximum(settled, 0.0, out=settled)
+        settled += before
         if np.array_equal(settled, clock):
             return clock
         clock = settled

@@ -51,7 +51,7 @@ class FastEngine:
         conns, demand = rep.connections, rep.demand
         servers, base, nodes = _stations(rep)
         inputs = kernel.Inputs(
-            rep.stop, demand.arrival, (conns.drop != 0).astype(np.int8), demand.first,
+            rep.stop, demand.arrival, conns.drop, demand.first,
             demand.requests, conns.route, conns.node, nodes, conns.endpoint, conns.replica,
             conns.lookup, demand.app, _dead(rep), servers, base,
             sc.workload.server.queue_limit, sc.external.kubectl.max_requests_inflight,

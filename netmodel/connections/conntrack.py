@@ -50,19 +50,20 @@ def conntrack_table(scenario: Scenario) -> TableSpec:
     return TableSpec("nf_conntrack", c.conntrack_max, float(c.conntrack_time_wait), False)
 
 
-def conntrack_entries(demand: Demand, connections: Connections, end: np.ndarray, since: float,
-                      until: float, stop: float, time_wait: float) -> float:
+def conntrack_entries(demand: Demand, connections: Connections, start: np.ndarray,
+                      end: np.ndarray, since: float, until: float, stop: float,
+                      time_wait: float) -> float:
     """Conntrack entries on the busiest node, from the connections opened in [since, until];
-    one still open at `stop` counts to `stop`. `end` holds each request's end (NaN: not
-    ended). NaN for an empty window."""
+    one still open at `stop` counts to `stop`. `start` and `end` hold each request's (NaN:
+    not reached): a connection opens when its first request starts. NaN for an empty
+    window."""
     window = until - since
     nodes = int(connections.node.max(initial=-1)) + 1
     if window <= 0 or nodes <= 0:
         return float("nan")
     rate, held = np.zeros(nodes, dtype=np.int64), np.zeros(nodes)
-    clock = demand.clock
     for lo in range(0, len(connections), _BLOCK):  # in blocks: ~100 B a connection of one
-        _hold(rate, held, clock, demand, connections, end, slice(lo, lo + _BLOCK), (since, until, stop))
+        _hold(rate, held, demand, connections, (start, end), slice(lo, lo + _BLOCK), (since, until, stop))
     used = rate > 0
     if not used.any():
         return float("nan")
@@ -72,13 +73,13 @@ def conntrack_entries(demand: Demand, connections: Connections, end: np.ndarray,
 _BLOCK = 1 << 14
 
 
-def _hold(rate: np.ndarray, held: np.ndarray, clock: np.ndarray, demand: Demand,
-          connections: Connections, end: np.ndarray, block: slice,
+def _hold(rate: np.ndarray, held: np.ndarray, demand: Demand, connections: Connections,
+          records: tuple[np.ndarray, np.ndarray], block: slice,
           times: tuple[float, float, float]) -> None:
     """Add a block of connections' entries to each node's count and summed lifetimes (in
     connection order, entry after entry: the sums do not depend on the blocks)."""
-    since, until, stop = times
-    clock = clock[block]
+    (start, end), (since, until, stop) = records, times
+    clock = start[demand.first[block]]  # when each opened, as the clock read it (NaN: never)
     mine = np.flatnonzero((clock < stop) & (connections.drop[block] == 0) & (clock >= since)
                           & (clock <= until))
     last_request = demand.first[block][mine] + demand.requests[block][mine] - 1

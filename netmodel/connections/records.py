@@ -102,8 +102,8 @@ class Recorder:
         self.status[late] = TIMEOUT
         run = scenario.run
         last = demand.last_arrival
-        conntrack = conntrack_entries(demand, connections, self.end, run.warmup, last, stop,
-                                      conntrack_table(scenario).hold)
+        conntrack = conntrack_entries(demand, connections, self.start, self.end, run.warmup,
+                                      last, stop, conntrack_table(scenario).hold)
         return Records(self.kind, self.status, self.start, self.end, self.lookup_cpu,
                        self.softirq_cpu, self.cross, self.endpoint, endpoint_offsets, run.warmup,
                        last, connected=self.connected, packet_drops=self.packet_drops,

@@ -193,12 +193,12 @@ def _path_node(node, c, k):
 @njit(inline="always")
 def _table_full(node, now, x, live, head, end, exp_next, cap):
     """Whether node's conntrack table is full at `now`, its expired entries let go first
-    (as conntrack.ConntrackTables.full). Entry e is connection e // PATH_ROLES's on its
-    node of role e % PATH_ROLES; the connection's entries expire together, the hold after
-    its last request's end."""
+    (as conntrack.ConntrackTables.full). Entry e is connection e % n's on its node of role
+    e // n; the connection's entries expire together, the hold after its last request's
+    end."""
     h = head[node]
     while h >= 0:
-        c = h // PATH_ROLES
+        c = h % x.arrival.shape[0]
         if end[x.first[c] + x.nreq[c] - 1] + x.time_wait > now:
             break
         h = exp_next[h]
@@ -257,7 +257,7 @@ flight, the next arrival, the events processed."""
 def walk(x, p, out) -> int:
     """Run one replication (Inputs x, Plans p) until x.stop, writing its Outputs; returns
     the number of events processed."""
-    assert x.first.size < 2**31 and x.app.size < 2**31, "connection ids are int32"
+    assert x.first.size * PATH_ROLES < 2**31 and x.app.size < 2**31, "ids are int32"
     state = _state(x)
     while not _run(x, p, out, state):  # the heap or the connection ring is short of room
         state = _grown(state)
@@ -276,7 +276,8 @@ def _state(x) -> State:
     return State(
         _stations(x.servers), _connections(_FIRST_RING),
         # conntrack: live entries per node, each node's entries in order of expiry (a linked
-        # list of entries c * PATH_ROLES + k: connection c's on the node of its k-th role)
+        # list of entries k * n + c: connection c's on the node of its k-th role; a role no
+        # connection puts on a distinct node leaves its n entries untouched, not in memory)
         np.zeros(nodes, np.int64), x.prefill.copy(), np.full(nodes, -1, np.int64),
         np.full(nodes, -1, np.int64), np.empty(n * PATH_ROLES, np.int32),
         heap_t, heap_k, heap_p, scalars)
@@ -662,7 +663,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                         node = _path_node(node_of, c, k)
                         if node < 0:
                             continue
-                        e = c * PATH_ROLES + k
+                        e = k * n + c
                         exp_next[e] = -1
                         if ct_head[node] >= 0:
                             exp_next[ct_tail[node]] = e

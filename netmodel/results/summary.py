@@ -216,10 +216,9 @@ def _skew(results: list[Records], kind: int) -> float:
         if not served.size:
             continue
         per_endpoint = np.bincount(served, minlength=int(res.endpoint_offsets[-1]))
-        called = np.unique(service)
-        endpoints = np.concatenate([np.arange(res.endpoint_offsets[s], res.endpoint_offsets[s + 1])
-                                    for s in called])
-        load = per_endpoint[endpoints]
+        called = np.zeros(len(res.endpoint_offsets) - 1, dtype=bool)
+        called[service] = True
+        load = per_endpoint[np.repeat(called, np.diff(res.endpoint_offsets))]  # the called Services' endpoints
         if load.mean() >= MIN_REQUESTS_PER_ENDPOINT:
             skews.append(float(load.max() / load.mean()))
     return float(np.mean(skews)) if skews else math.nan

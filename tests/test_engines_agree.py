@@ -84,6 +84,20 @@ def test_a_loop_stopped_to_grow_its_arrays_goes_on_exactly(profile, monkeypatch,
     assert len(runs) > 1
 
 
+def test_a_cluster_past_int16_node_ids_runs_alike(profile):
+    """Past 32,767 nodes placement's node table is int32 (node_table), and the loop is
+    compiled for it: the records are the same; a conntrack table that refuses a third of
+    the connections' SYNs included."""
+    sc = make_scenario(cluster={"nodes": 40_000, "pod_cidr": "10.0.0.0/8", "conntrack_max": 2500},
+                       services={"count": 20, "endpoints_per_service": 3, "type": "NodePort"},
+                       workload={"mix": {"pod-clusterip": 2, "external-nodeport": 1}},
+                       run={"requests": 400})
+    rep = describe(sc, profile, 0)
+    assert rep.connections.node.dtype == np.int32 and rep.connections.node.max() > 2**15
+    simpy = ENGINES["simpy"].run(describe(sc, profile, 0))
+    assert_same_records(simpy, ENGINES["fast"].run(rep))
+
+
 def test_auto_takes_the_fast_engine(profile):
     sc = make_scenario(run={"requests": 100})
     assert engine_for(sc, AUTO) == (ENGINES["fast"], None)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netmodel.connections.conntrack import conntrack_entries, conntrack_table
-from netmodel.connections.placement import ABSENT, PATH_ROLES, Connections
+from netmodel.connections.placement import ABSENT, Connections, path_nodes
 from netmodel.connections.workload import Demand
 from netmodel.controlplane.syncloop import ControlPlaneResult
 from netmodel.scenario.schema import Scenario
@@ -79,7 +79,8 @@ class Recorder:
         clock = demand.clock
         arrived = clock < stop  # an arrival at the stop instant is not processed
         placed = arrived & (connections.drop == 0)
-        self.cross = np.repeat(placed & _crossing(connections.node), count)
+        crossing = np.count_nonzero(path_nodes(connections.node) != ABSENT, axis=1) > 1
+        self.cross = np.repeat(placed & crossing, count)
         self.endpoint = np.repeat(np.where(placed, connections.endpoint, -1), count).astype(np.int32)
         self.start[first[placed]] = clock[placed]
         self.lookup_cpu[first[placed]] = connections.lookup_cpu[placed]
@@ -108,14 +109,3 @@ class Recorder:
                        self.softirq_cpu, self.cross, self.endpoint, endpoint_offsets, run.warmup,
                        last, connected=self.connected, packet_drops=self.packet_drops,
                        ct_evictions=self.ct_evictions, conntrack_entries=conntrack)
-
-
-def _crossing(node: np.ndarray) -> np.ndarray:
-    """Whether each connection's path (its roles but DNS) has two distinct nodes (the
-    control plane's counts)."""
-    path = node[:, :PATH_ROLES]
-    crossing = np.zeros(len(node), dtype=bool)
-    for i in range(PATH_ROLES):
-        for j in range(i + 1, PATH_ROLES):
-            crossing |= (path[:, i] != ABSENT) & (path[:, j] != ABSENT) & (path[:, i] != path[:, j])
-    return crossing

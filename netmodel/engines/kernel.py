@@ -179,8 +179,8 @@ def _send(c, rc, s, now, n, dst, s_sec, base, heap_t, heap_k, heap_p, size, eid)
 @njit(inline="always")
 def _path_node(node, c, k):
     """The node of connection c's k-th role (k < PATH_ROLES) where it holds a conntrack
-    entry: a cluster node no role before it has (the distinct nodes of
-    Connections.path_nodes), or -1."""
+    entry: a cluster node no role before it has (placement.path_nodes' distinct nodes),
+    or -1."""
     i = node[c, k]
     if i < 0:  # absent, or the control plane's
         return -1

@@ -334,8 +334,9 @@ arriving connection is still taken)."""
 @njit(cache=True, _nrt=False)
 def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstring
     """Walk events until x.stop (returns True) or until the heap is short of room or an
-    arriving connection's slot in the ring is taken (returns False: grow and run again). Compiled without numba's reference counting
-    (see the module docstring), so it allocates nothing."""
+    arriving connection's slot in the ring is taken (returns False: grow and run again).
+    Compiled without numba's reference counting (see the module docstring), so it
+    allocates nothing."""
     # -- inputs, outputs and working arrays as locals (the loop reads them often) --------
     stop, arrival, dropped, first, nreq, route = x.stop, x.arrival, x.dropped, x.first, x.nreq, x.route
     node_of, cp, endpoint, replica = x.node, x.control_node, x.endpoint, x.replica

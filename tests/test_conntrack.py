@@ -1,11 +1,20 @@
 """Conntrack occupancy (`conntrack_entries`, `conntrack_fill`): Little's law against a direct
 count of the entries the run held, and by hand on one node."""
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from netmodel.connections import conntrack
+from netmodel.connections.placement import path_nodes
+from netmodel.connections.replication import describe
+from netmodel.engines import ENGINES
 from netmodel.runner.point import run_point
 from tests.conftest import make_scenario, walked
+from tests.strategies import scenarios
 
 
 def test_one_node_constant_arrivals_by_hand(profile):
@@ -56,3 +65,50 @@ def test_fill_is_entries_over_conntrack_max(profile):
     row = run_point(sc, profile)[0]
     assert row["conntrack_fill"] == pytest.approx(row["conntrack_entries"] / 1000)
     assert row["conntrack_fill"] > 1                      # 120 s of TIME_WAIT at 500/s
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sc=scenarios(requests=400), block=st.integers(1, 64))
+def test_the_estimate_in_blocks_is_the_estimate_of_all_at_once(profile, sc, block):
+    """conntrack_entries folds blocks of connections in connection order: for any block
+    size it equals, bit for bit, each node's entries counted and their lifetimes summed
+    over all connections at once (np.bincount, which sums in input order)."""
+    _same_in_blocks(sc, profile, block)
+
+
+def test_the_estimate_in_blocks_sums_each_nodes_lifetimes_in_connection_order(profile):
+    """Two nodes, 3,000 connections in blocks of 7: summing each block apart and adding
+    the blocks' sums would round differently; the blocks are folded entry after entry."""
+    sc = make_scenario(cluster={"nodes": 2}, services={"count": 4, "endpoints_per_service": 2},
+                       workload={"rate": "2000/s", "mix": {"pod-clusterip": 1}},
+                       run={"requests": 3000, "warmup": "0.1s"})
+    _same_in_blocks(sc, profile, 7)
+
+
+def _same_in_blocks(sc, profile, block):
+    rep = describe(sc, profile, 0)
+    rec = ENGINES["fast"].run(rep)
+    demand, conns = rep.demand, rep.connections
+    args = (demand, conns, rec.start, rec.end, sc.run.warmup, demand.last_arrival, rep.stop,
+            rep.conntrack.hold)
+    with patch.object(conntrack, "_BLOCK", block):
+        blocks = conntrack.conntrack_entries(*args)
+    assert blocks == _at_once(*args) or (np.isnan(blocks) and np.isnan(_at_once(*args)))
+
+
+def _at_once(demand, conns, start, end, since, until, stop, time_wait):
+    """The estimate over all connections in one pass."""
+    clock = demand.clock
+    window = until - since
+    mine = np.flatnonzero((clock < stop) & (conns.drop == 0) & (clock >= since) & (clock <= until))
+    nodes = path_nodes(conns.node[mine])
+    on = nodes >= 0
+    if window <= 0 or not on.any():
+        return float("nan")
+    last = demand.first[mine] + demand.requests[mine] - 1
+    closed = np.where(np.isnan(end[last]), stop, end[last])
+    lifetime = np.repeat(closed - clock[mine], on.sum(axis=1))
+    rate = np.bincount(nodes[on])
+    held = np.bincount(nodes[on], weights=lifetime)
+    used = rate > 0
+    return float(np.max(rate[used] / window * (held[used] / rate[used] + time_wait)))

@@ -2,6 +2,7 @@
 them one by one gives (Placer, the reference, also used under churn and by trace)."""
 
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 
 import netmodel
 from netmodel.cluster.topology import build_topology, search_right
+from netmodel.connections import vectorized
 from netmodel.connections.placement import (
     ABSENT,
     PATH_ROLES,
@@ -59,6 +61,15 @@ def assert_same(sc, profile):
 @given(sc=scenarios(requests=600, churn=False))
 def test_placing_at_once_equals_placing_one_by_one(profile, sc):
     assert_same(sc, profile)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sc=scenarios(requests=600, churn=False), block=st.integers(1, 64))
+def test_placing_in_blocks_equals_placing_one_by_one(profile, sc, block):
+    """place_static places its connections and numbers its routes a block at a time (IPVS
+    round robin settled after every block): blocks of any size place them as Placer does."""
+    with patch.object(vectorized, "_BLOCK", block):
+        assert_same(sc, profile)
 
 
 def test_the_listed_cluster_with_headless_and_nodeport_services(profile):

@@ -77,11 +77,19 @@ def test_a_loop_stopped_to_grow_its_arrays_goes_on_exactly(profile, monkeypatch,
     sc = make_scenario(cluster={"nodes": 2, "softirq_cores": 1}, workload={"rate": 30_000},
                        run={"requests": 5_000, "drain": "5ms"})
     whole = ENGINES["fast"].run(describe(sc, profile, 0))
-    runs = []
+    runs, rings = [], []
     monkeypatch.setattr(kernel, grown, {"_FIRST_ROOM": 16, "_FIRST_RING": 1}[grown])
     monkeypatch.setattr(kernel, "_run", lambda *a, _run=kernel._run: runs.append(1) or _run(*a))
+
+    def grow(state, n, _grown=kernel._grown):
+        state = _grown(state, n)
+        rings.append(state.conn.size)
+        return state
+    monkeypatch.setattr(kernel, "_grown", grow)
     assert_same_records(whole, ENGINES["fast"].run(describe(sc, profile, 0)))
     assert len(runs) > 1
+    if grown == "_FIRST_RING":  # overloaded: the ring stretched to one record per connection
+        assert rings[-1] == len(describe(sc, profile, 0).connections) == 5_000
 
 
 def test_a_cluster_past_int16_node_ids_runs_alike(profile):

@@ -124,28 +124,35 @@ def _pop(heap_t, heap_k, heap_p, size):
 
 
 @njit(inline="always")
-def _link(conn, pid, n, to):
+def _slot_mask(size):
+    """Connection c's record in a ring of `size` records is ring[c & mask]: a power of two,
+    or (mask -1) one record per connection."""
+    return size - 1 if size & (size - 1) == 0 else -1
+
+
+@njit(inline="always")
+def _link(conn, mask, pid, n, to):
     """Process pid's next in its queue is `to` (the link is in its connection's record)."""
     if pid >= n:
-        conn[(pid - n) & (conn.shape[0] - 1)].rlink = to
+        conn[(pid - n) & mask].rlink = to
     else:
-        conn[pid & (conn.shape[0] - 1)].link = to
+        conn[pid & mask].link = to
 
 
 @njit(inline="always")
-def _linked(conn, pid, n):
+def _linked(conn, mask, pid, n):
     """Process pid's next in its queue."""
     if pid >= n:
-        return conn[(pid - n) & (conn.shape[0] - 1)].rlink
-    return conn[pid & (conn.shape[0] - 1)].link
+        return conn[(pid - n) & mask].rlink
+    return conn[pid & mask].link
 
 
 @njit(inline="always")
-def _enqueue(st, pid, station, conn, n):
+def _enqueue(st, pid, station, conn, mask, n):
     """Wait in station st's FIFO queue."""
-    _link(conn, pid, n, -1)
+    _link(conn, mask, pid, n, -1)
     if station[st].tail >= 0:
-        _link(conn, station[st].tail, n, pid)
+        _link(conn, mask, station[st].tail, n, pid)
     else:
         station[st].head = pid
     station[st].tail = pid
@@ -153,11 +160,11 @@ def _enqueue(st, pid, station, conn, n):
 
 
 @njit(inline="always")
-def _next_in_line(st, station, conn, n):
+def _next_in_line(st, station, conn, mask, n):
     """The process that gets station st's server (it leaves the queue), or -1."""
     q = station[st].head
     if q >= 0:
-        station[st].head = _linked(conn, q, n)
+        station[st].head = _linked(conn, mask, q, n)
         if station[st].head < 0:
             station[st].tail = -1
         station[st].waiting -= 1
@@ -247,9 +254,9 @@ CONNECTION = np.dtype([
 (`State.conn`) where connection c has slot c mod its size. The ring spans the connections
 from the oldest still alive to the newest, so it stays small and in cache (64 records for
 200,000 connections of the 10k-Services case); one connection alive all run stretches it
-to the run's connections (at worst twice as many records, rounded to a power of two). As
-16 arrays a record's fields sat at the same offsets of 16 page-aligned blocks, in the same
-cache sets."""
+to one record per connection, as many as an array of them (`_grown`). As 16 arrays a
+record's fields sat at the same offsets of 16 page-aligned blocks, in the same cache
+sets."""
 STATION = np.dtype([("free", np.int32), ("waiting", np.int32), ("head", np.int32), ("tail", np.int32)])
 """A station: free servers, processes waiting, the queue's first and last process."""
 _SIZE, _EID, _INFLIGHT, _NEXT_ARRIVAL, _EVENTS = range(5)
@@ -263,7 +270,7 @@ def walk(x, p, out) -> int:
     assert x.first.size * PATH_ROLES < 2**31 and x.app.size < 2**31, "ids are int32"
     state = _state(x)
     while not _run(x, p, out, state):  # the heap or the connection ring is short of room
-        state = _grown(state)
+        state = _grown(state, x.arrival.shape[0])
     return int(state.scalars[_EVENTS])
 
 
@@ -309,16 +316,17 @@ def _aligned(n: int, dtype: np.dtype) -> np.ndarray:
     return raw[skip:skip + n * dtype.itemsize].view(dtype)
 
 
-def _grown(state: State) -> State:
-    """The heap, or else the connection ring, at twice its size (what stopped the loop)."""
+def _grown(state: State, n: int) -> State:
+    """The heap, or else the connection ring, at twice its size (what stopped the loop);
+    a ring that would pass the n connections becomes one record per connection."""
     def twice(a):
         return np.concatenate((a, np.empty_like(a)))
     if state.scalars[_SIZE] + _ROOM >= state.heap_t.size:
         return state._replace(heap_t=twice(state.heap_t), heap_k=twice(state.heap_k),
                               heap_p=twice(state.heap_p))
-    ring = _connections(2 * state.conn.size)
+    ring = _connections(min(2 * state.conn.size, n))
     live = state.conn[state.conn["sub"] != _DONE]
-    ring[live["id"] & (ring.size - 1)] = live
+    ring[live["id"] & _slot_mask.py_func(ring.size)] = live
     return state._replace(conn=ring)
 
 
@@ -328,7 +336,7 @@ _FIRST_ROOM = 1024
 """The heap's first size (it doubles when short of room)."""
 _FIRST_RING = 64
 """The connection ring's first size, a power of two (it doubles when the slot of an
-arriving connection is still taken)."""
+arriving connection is still taken, up to one record per connection)."""
 
 
 @njit(cache=True, _nrt=False)
@@ -350,7 +358,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
     backlog, ring = x.backlog, x.ring
     n = arrival.shape[0]
     station, conn = w.station, w.conn
-    mask = conn.shape[0] - 1
+    mask = _slot_mask(conn.shape[0])
     live, prefill_cap, ct_head, ct_tail = w.live, w.prefill_cap, w.ct_head, w.ct_tail
     exp_next, heap_t, heap_k, heap_p = w.exp_next, w.heap_t, w.heap_k, w.heap_p
     scalars = w.scalars
@@ -413,7 +421,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                 rc.rsub = _R_END
                 continue
             if rstate == _R_ARRIVE and station[st].free == 0:
-                _enqueue(st, pid, station, conn, n)
+                _enqueue(st, pid, station, conn, mask, n)
                 rc.rsub = _R_ACQ
                 continue
             if rstate == _R_ARRIVE or rstate == _R_ACQ:
@@ -425,7 +433,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                 rc.rsub = _R_SERVE
                 continue
             if rstate == _R_SERVE:
-                q = _next_in_line(st, station, conn, n)
+                q = _next_in_line(st, station, conn, mask, n)
                 if q >= 0:
                     size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, q)
                     eid += 1
@@ -503,7 +511,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
             rc.sub = _TX
             continue
         elif state == _SERVE or state == _TX:
-            q = _next_in_line(rc.held, station, conn, n)
+            q = _next_in_line(rc.held, station, conn, mask, n)
             if q >= 0:
                 size = _push(heap_t, heap_k, heap_p, size, now, _NORMAL + eid, q)
                 eid += 1
@@ -556,7 +564,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                     st = base[TX_BASE] + _node(node_of, c, s_at[s], cp)
                     rc.held = st
                     if station[st].free == 0:
-                        _enqueue(st, c, station, conn, n)
+                        _enqueue(st, c, station, conn, mask, n)
                         rc.sub = _TXACQ
                         break
                     station[st].free -= 1
@@ -620,7 +628,7 @@ def _run(x, p, out, w):  # noqa: C901 - one compiled loop, see the module docstr
                     rc.held = st
                     rc.svc = seconds
                     if station[st].free == 0:
-                        _enqueue(st, c, station, conn, n)
+                        _enqueue(st, c, station, conn, mask, n)
                         rc.sub = _ACQ
                         break
                     station[st].free -= 1

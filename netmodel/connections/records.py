@@ -79,8 +79,7 @@ class Recorder:
         clock = demand.clock
         arrived = clock < stop  # an arrival at the stop instant is not processed
         placed = arrived & (connections.drop == 0)
-        crossing = np.count_nonzero(path_nodes(connections.node) != ABSENT, axis=1) > 1
-        self.cross = np.repeat(placed & crossing, count)
+        self.cross = np.repeat(placed & _crossing(connections.node), count)
         self.endpoint = np.repeat(np.where(placed, connections.endpoint, -1), count).astype(np.int32)
         self.start[first[placed]] = clock[placed]
         self.lookup_cpu[first[placed]] = connections.lookup_cpu[placed]
@@ -109,3 +108,11 @@ class Recorder:
                        self.softirq_cpu, self.cross, self.endpoint, endpoint_offsets, run.warmup,
                        last, connected=self.connected, packet_drops=self.packet_drops,
                        ct_evictions=self.ct_evictions, conntrack_entries=conntrack)
+
+
+def _crossing(node: np.ndarray, block: int = 1 << 14) -> np.ndarray:
+    """Whether each connection's requests cross two nodes or more (`path_nodes`), a block
+    of connections at a time (the path-node table of all of them would be the recorder's
+    peak)."""
+    return np.concatenate([np.count_nonzero(path_nodes(node[lo:lo + block]) != ABSENT, axis=1) > 1
+                           for lo in range(0, len(node), block)] or [np.zeros(0, dtype=bool)])

@@ -35,7 +35,9 @@ def test_fast_and_simpy_records_are_bitwise_equal(profile, sc):
 
 @pytest.mark.parametrize("case", [
     {"workload": {"rate": 40_000, "timeout": "3ms", "server": {"workers": 1, "queue_limit": 0}}},
-    {"cluster": {"nodes": 2, "softirq_cores": 1}, "workload": {"rate": 30_000}},
+    # (conntrack_max: the steady state of 30,000 connections/s would fill the default table
+    # before the run, and every SYN would wait on it instead)
+    {"cluster": {"nodes": 2, "softirq_cores": 1, "conntrack_max": 10**8}, "workload": {"rate": 30_000}},
     {"workload": {"requests_per_connection": 50, "rate": 20_000}},
     # the kernel's limits: a softirq backlog that drops, a NIC ring that drops, both resent
     {"cluster": {"nodes": 2, "softirq_cores": 1, "netdev_max_backlog": 5, "conntrack_max": 10**8,
@@ -74,8 +76,8 @@ def test_a_loop_stopped_to_grow_its_arrays_goes_on_exactly(profile, monkeypatch,
     slots, or a ring of one record, the records are the same."""
     from netmodel.engines import kernel
 
-    sc = make_scenario(cluster={"nodes": 2, "softirq_cores": 1}, workload={"rate": 30_000},
-                       run={"requests": 5_000, "drain": "5ms"})
+    sc = make_scenario(cluster={"nodes": 2, "softirq_cores": 1, "conntrack_max": 10**8},
+                       workload={"rate": 30_000}, run={"requests": 5_000, "drain": "5ms"})
     whole = ENGINES["fast"].run(describe(sc, profile, 0))
     runs, rings = [], []
     monkeypatch.setattr(kernel, grown, {"_FIRST_ROOM": 16, "_FIRST_RING": 1}[grown])
@@ -90,6 +92,20 @@ def test_a_loop_stopped_to_grow_its_arrays_goes_on_exactly(profile, monkeypatch,
     assert len(runs) > 1
     if grown == "_FIRST_RING":  # overloaded: the ring stretched to one record per connection
         assert rings[-1] == len(describe(sc, profile, 0).connections) == 5_000
+
+
+@pytest.mark.parametrize("near", [1, 2, 7])
+def test_the_near_events_beside_the_heap_change_nothing(profile, monkeypatch, near):
+    """The loop keeps its next few events sorted beside the heap (kernel._push): with room
+    for 1, 2 or 7 of them, nearly every event passes through the heap or evicts one into it,
+    and an overloaded run's records are the SimPy engine's still."""
+    from netmodel.engines import kernel
+
+    sc = make_scenario(cluster={"nodes": 2, "softirq_cores": 1, "conntrack_max": 10**8},
+                       workload={"rate": 30_000}, run={"requests": 3_000, "drain": "50ms"})
+    simpy = ENGINES["simpy"].run(describe(sc, profile, 0))
+    monkeypatch.setattr(kernel, "_NEAR_ROOM", near)
+    assert_same_records(simpy, ENGINES["fast"].run(describe(sc, profile, 0)))
 
 
 def test_a_cluster_past_int16_node_ids_runs_alike(profile):

@@ -324,6 +324,7 @@ def _state(x) -> State:
         # connection puts on a distinct node leaves its n entries untouched, not in memory)
         np.zeros(nodes, np.int64), x.prefill.copy(), np.full(nodes, -1, np.int64),
         np.full(nodes, -1, np.int64), np.empty(n * PATH_ROLES, np.int32),
+        # the pending events: a heap, and the next few sorted beside it (none yet: _NEAR)
         heap_t, heap_k, heap_p, np.empty(_NEAR_ROOM), np.empty(_NEAR_ROOM, np.int64),
         np.empty(_NEAR_ROOM, np.int64), scalars)
 

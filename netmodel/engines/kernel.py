@@ -318,7 +318,7 @@ def _state(x) -> State:
     scalars = np.zeros(6, np.int64)
     scalars[_SIZE], scalars[_EID] = 1, 2
     return State(
-        _stations(x.servers), _connections(_FIRST_RING),
+        _station_records(x.servers), _connection_ring(_FIRST_RING),
         # conntrack: live entries per node, each node's entries in order of expiry (a linked
         # list of entries k * n + c: connection c's on the node of its k-th role; a role no
         # connection puts on a distinct node leaves its n entries untouched, not in memory)
@@ -329,14 +329,14 @@ def _state(x) -> State:
         np.empty(_NEAR_ROOM, np.int64), scalars)
 
 
-def _connections(n: int) -> np.ndarray:
+def _connection_ring(n: int) -> np.ndarray:
     """A ring of n free connection records, each on a cache line of its own."""
     conn = _aligned(n, CONNECTION)
     conn["sub"], conn["rsub"] = _DONE, _R_DONE
     return conn
 
 
-def _stations(servers: np.ndarray) -> np.ndarray:
+def _station_records(servers: np.ndarray) -> np.ndarray:
     """A record per station: every server free, nobody waiting."""
     station = _aligned(servers.size, STATION)
     station["free"], station["head"], station["tail"] = servers, -1, -1
@@ -360,7 +360,7 @@ def _grown(state: State, n: int) -> State:
     if state.scalars[_SIZE] + _ROOM >= state.heap_t.size:
         return state._replace(heap_t=twice(state.heap_t), heap_k=twice(state.heap_k),
                               heap_p=twice(state.heap_p))
-    ring = _connections(min(2 * state.conn.size, n))
+    ring = _connection_ring(min(2 * state.conn.size, n))
     live = state.conn[state.conn["sub"] != _DONE]
     ring[live["id"] & _slot_mask.py_func(ring.size)] = live
     return state._replace(conn=ring)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import simpy
 
 from netmodel.connections.conntrack import ConntrackTables
-from netmodel.connections.placement import PATH_ROLES
 from netmodel.connections.records import Records
 from netmodel.connections.replication import Replication
 from netmodel.costs.model import LOOKUPS, Step
@@ -110,7 +109,7 @@ class _Run:
         stations = self._stations(kind, c, nodes)
         r0, n = self._first[c], self._requests_of[c]
         lookup = dict(zip(LOOKUPS, conns.lookup[c].tolist())) if connect else {}
-        tracked = sorted({i for i in conns.node[c, :PATH_ROLES].tolist() if i >= 0}) if connect else []
+        tracked = sorted(i for i in conns.on_path(c) if i >= 0) if connect else []  # cluster nodes
         if tracked:  # a new connection needs an entry in each node's conntrack table
             dropped = yield from self._conntrack_insert(tracked, r0)
             if dropped:

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
+
+from netmodel.results.intervals import mean_half_width, t_quantile
 
 BOOTSTRAP = 200
 BOOTSTRAP_SAMPLES = 5000
@@ -104,7 +106,7 @@ def _line_with_errors(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndar
     s2 = residual @ residual / (n - 2)
     sxx = ((x - x.mean()) ** 2).sum()
     se = np.sqrt([s2 / sxx, s2 * (1 / n + x.mean() ** 2 / sxx)])
-    return coef, stats.t.ppf(0.975, n - 2) * se
+    return coef, t_quantile(0.975, n - 2) * se
 
 
 # -- rule walks ----------------------------------------------------------------------------
@@ -169,7 +171,7 @@ def _walk_statistic(groups: Groups) -> np.ndarray:
 def _t_interval(values: np.ndarray, centre: float) -> tuple[float, float]:
     if len(values) < 2:
         return centre, centre
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    half = mean_half_width(values)
     return centre - half, centre + half
 
 
@@ -188,7 +190,7 @@ def walk_fit(samples: pd.DataFrame) -> tuple[Estimate, Estimate, Estimate]:
     dx, dy = _within(points)
     residual = dy - rule.value * dx
     dof = max(len(dx) - len(points) - 1, 1)
-    half = stats.t.ppf(0.975, dof) * np.sqrt(residual @ residual / dof / (dx @ dx))
+    half = t_quantile(0.975, dof) * np.sqrt(residual @ residual / dof / (dx @ dx))
     intercepts, overheads = _per_batch(groups, points, rule.value)
     return (rule.widened(rule.value - half, rule.value + half),
             zero.widened(*_t_interval(intercepts, zero.value)),

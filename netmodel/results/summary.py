@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import stdtrit
 
 from netmodel.connections.conntrack import conntrack_table
 from netmodel.connections.records import Records
 from netmodel.controlplane.syncloop import ControlPlaneResult
 from netmodel.paths.dataplane import dataplane_of
+from netmodel.results.intervals import mean_half_width
 from netmodel.scenario.schema import Scenario
 from netmodel.vocabulary import (
     COMPLETED,
@@ -229,8 +229,8 @@ def _mean(values: np.ndarray) -> float:
 
 
 def _ci95(estimates: list[float], replications: int) -> float:
-    """Half-width of the 95% t interval of the mean of per-replication estimates."""
+    """Half-width of the 95% t interval of the mean of per-replication estimates; NaN
+    unless every replication gave one."""
     if replications < 2 or len(estimates) < replications:
         return math.nan
-    sd = float(np.std(estimates, ddof=1))
-    return float(stdtrit(len(estimates) - 1, 0.975)) * sd / math.sqrt(len(estimates))  # t.ppf, lighter to import
+    return mean_half_width(estimates)

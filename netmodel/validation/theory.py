@@ -23,6 +23,7 @@ from scipy import stats
 
 from netmodel.costs.profile import PARAMETERS, Profile
 from netmodel.engines import simulate
+from netmodel.results.intervals import mean_half_width
 from netmodel.scenario.loader import validate_scenario
 from netmodel.scenario.schema import Scenario
 from netmodel.stations import Station
@@ -126,7 +127,7 @@ class Replications:
     def interval(self, values: np.ndarray | None = None) -> tuple[float, float, float]:
         """(mean, low, high): a 95% Student-t interval over the replications."""
         v = self.means if values is None else values
-        half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+        half = mean_half_width(v)
         return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
 
 

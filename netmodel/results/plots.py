@@ -246,6 +246,12 @@ def render_png(plan: FigurePlan) -> bytes:
     return png_bytes(plan())
 
 
+def panel_count(plan: FigurePlan) -> int:
+    """How many panels (axes) a planned figure has: what drawing it costs, roughly."""
+    rows, lay, panels = plan.args[:3]
+    return len(panels) * len(set(_facet_titles(rows, lay)))
+
+
 def figure_plans(df: pd.DataFrame, axes: list[str], series: str | None = None) -> dict[str, FigurePlan]:
     """The figures of a summary table with swept `axes`, planned, by file name (without .png).
 

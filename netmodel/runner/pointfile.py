@@ -41,8 +41,8 @@ def point_bytes(records: list[dict], digest: str) -> bytes:
 def read_point(path: Path, digest: str) -> pa.Table | None:
     """The rows in `path` if they are the result of `digest`; None if the file is missing or
     holds another point's result; DamagedPoint if it cannot be read or fails its checksum."""
-    try:
-        table = pq.read_table(path)
+    try:  # not pq.read_table: its dataset reader takes 2.5x as long over a small file
+        table = pq.ParquetFile(pa.BufferReader(path.read_bytes())).read()
     except FileNotFoundError:
         return None
     except (OSError, ValueError, pa.ArrowException) as err:

@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -407,9 +407,10 @@ def _finish(sweep: _Sweep, manifest: Manifest, ran: bool, executor: Executor | N
         not all((out_dir / PLOTS / name).is_file() for name in manifest.plots)
     if redraw and manifest.plots:  # stopped before the new plots are recorded: redraw then
         _write_if_changed(out_dir / MANIFEST, Manifest(manifest.digest, manifest.points).as_bytes())
-    for name, data in after.items():
+    drawing = _start_drawing(sweep, summary, executor) if redraw else {}
+    for name, data in after.items():  # while the workers draw
         _write_if_changed(out_dir / name, data, before[name])
-    summary.attrs["plots"] = _draw(sweep, manifest, summary, executor, stopped) if redraw \
+    summary.attrs["plots"] = _store_plots(sweep, manifest, drawing, stopped) if redraw \
         else list(manifest.plots)
     summary.attrs["plots_drawn"] = redraw
     return summary
@@ -434,22 +435,32 @@ def _sound(sweep: _Sweep, point: SweepPoint) -> pa.Table:
     return table
 
 
-def _draw(sweep: _Sweep, manifest: Manifest, summary: pd.DataFrame, executor: Executor | None,
-          stopped: dict) -> list[str]:
-    """Draw the plots (side by side on `executor`'s workers, if any), replace netmodel's old
-    ones, record them in the manifest; return their file names."""
-    from netmodel.results.plots import figure_plans, render_png
+def _start_drawing(sweep: _Sweep, summary: pd.DataFrame,
+                   executor: Executor | None) -> dict[str, Future | bytes]:
+    """The plots' PNGs by name, drawn here (None) or being drawn on `executor`'s workers,
+    the figures with the most panels handed out first, so that the workers finish
+    together."""
+    from netmodel.results.plots import figure_plans, panel_count, render_png
 
-    plots_dir = sweep.out_dir / PLOTS
-    make_folder(plots_dir)
     plans = figure_plans(summary, sweep.axes, sweep.series)
     if executor is None:
-        pngs = {name: render_png(plan) for name, plan in plans.items()}
-    else:
-        futures = {executor.submit(render_png, plan): name for name, plan in plans.items()}
-        pngs = {futures[f]: f.result() for f in _as_completed(futures, stopped)}
+        return {name: render_png(plan) for name, plan in plans.items()}
+    biggest_first = sorted(plans, key=lambda name: -panel_count(plans[name]))
+    futures = {name: executor.submit(render_png, plans[name]) for name in biggest_first}
+    return {name: futures[name] for name in plans}
+
+
+def _store_plots(sweep: _Sweep, manifest: Manifest, drawing: dict[str, Future | bytes],
+                 stopped: dict) -> list[str]:
+    """Write the plots `_start_drawing` began as they come, replace netmodel's old ones,
+    record them in the manifest; return their file names."""
+    plots_dir = sweep.out_dir / PLOTS
+    make_folder(plots_dir)
+    pending = {f: name for name, f in drawing.items() if isinstance(f, Future)}
+    pngs = {name: png for name, png in drawing.items() if not isinstance(png, Future)}
+    pngs.update({pending[f]: f.result() for f in _as_completed(pending, stopped)})
     names = []
-    for name in plans:
+    for name in drawing:
         names.append(f"{name}.png")
         _write_if_changed(plots_dir / names[-1], pngs[name])
     for stale in set(manifest.plots) - set(names):

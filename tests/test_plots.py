@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from netmodel.results.plots import (
     MODE_COLOURS,
     PANELS,
+    _MinorInView,
     draw,
     figure,
     layout,
@@ -281,3 +282,20 @@ def test_every_drop_reason_has_its_own_line_style_and_hatch():
 
     assert list(REASON_STYLES) == list(REASON_HATCHES) == list(DROP_REASONS)
     assert len({str(s) for s in REASON_STYLES.values()}) == len(DROP_REASONS)
+
+
+@pytest.mark.parametrize("low, high", [(0.3, 0.9), (5, 7), (2, 3000), (1e-6, 1e-5), (0.01, 1e4)])
+def test_minor_ticks_in_view_draw_what_matplotlibs_draw(low, high):
+    """Minor ticks made only in view: the same picture, byte for byte, as every decade's."""
+    pictures = []
+    for ours in (False, True):
+        fig = Figure(figsize=(3, 3), layout="constrained")
+        ax = fig.subplots()
+        ax.plot([low, high], [low, high], marker="o")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if ours:
+            ax.xaxis.set_minor_locator(_MinorInView())
+            ax.yaxis.set_minor_locator(_MinorInView())
+        pictures.append(png_bytes(fig))
+    assert pictures[0] == pictures[1]

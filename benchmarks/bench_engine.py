@@ -108,22 +108,39 @@ def _in_child(case: str, engine: str, requests: int, repeats: int) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def bench_sweep(scenario: Path, engines: tuple[str, ...]) -> None:
-    """Wall time of a whole sweep with 2 jobs, imports and plots included, per engine."""
-    walls = {}
+def bench_sweep(scenario: Path, engines: tuple[str, ...], repeats: int) -> None:
+    """Wall and CPU time of a whole sweep with 2 jobs, imports and plots included, per
+    engine; `repeats` rounds taken round-robin (a noisy minute hurts every engine alike)."""
+    walls: dict[str, list[float]] = {engine: [] for engine in engines}
+    cpus: dict[str, list[float]] = {engine: [] for engine in engines}
+    for _ in range(repeats):
+        for engine in engines:
+            wall, cpu = _time_sweep(scenario, engine)
+            walls[engine].append(wall)
+            cpus[engine].append(cpu)
     for engine in engines:
-        out = Path(tempfile.mkdtemp())
-        try:
-            t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "netmodel.cli", "sweep", str(scenario), "--out",
-                            str(out), "--jobs", "2", "--quiet", "--engine", engine], check=True,
-                           cwd=ROOT, stdout=subprocess.DEVNULL)
-            walls[engine] = time.perf_counter() - t
-        finally:
-            shutil.rmtree(out)
-        print(f"{scenario.name} sweep, --jobs 2, --engine {engine}: {walls[engine]:.1f} s wall")
+        print(f"{scenario.name} sweep, --jobs 2, --engine {engine}: wall best "
+              f"{min(walls[engine]):.2f} s, median {statistics.median(walls[engine]):.2f} s "
+              f"({', '.join(f'{t:.2f}' for t in walls[engine])}); CPU median "
+              f"{statistics.median(cpus[engine]):.2f} s")
     if "simpy" in walls and "fast" in walls:
-        print(f"{scenario.name} sweep speed-up: {walls['simpy'] / walls['fast']:.1f}x")
+        print(f"{scenario.name} sweep speed-up: {min(walls['simpy']) / min(walls['fast']):.1f}x "
+              f"(best), {statistics.median(walls['simpy']) / statistics.median(walls['fast']):.1f}x"
+              " (median)")
+
+
+def _time_sweep(scenario: Path, engine: str) -> tuple[float, float]:
+    """(wall, CPU of every process) seconds of one `netmodel sweep` into a new folder."""
+    out = Path(tempfile.mkdtemp())
+    try:
+        before, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        subprocess.run([sys.executable, "-m", "netmodel.cli", "sweep", str(scenario), "--out",
+                        str(out), "--jobs", "2", "--quiet", "--engine", engine], check=True,
+                       cwd=ROOT, stdout=subprocess.DEVNULL)
+        wall, after = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN)
+    finally:
+        shutil.rmtree(out)
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def main() -> None:
@@ -145,7 +162,7 @@ def main() -> None:
     print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
     side_by_side(args.case or list(CASES), args.requests, args.repeats, engines)
     for scenario in ([ROOT / "scenarios/quickstart.yaml"] if args.quickstart else []) + args.sweep:
-        bench_sweep(scenario, engines)
+        bench_sweep(scenario, engines, args.repeats)
 
 
 if __name__ == "__main__":

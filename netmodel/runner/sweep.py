@@ -35,7 +35,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -72,6 +72,9 @@ from netmodel.scenario.loader import LoadedScenario
 from netmodel.scenario.schema import Scenario
 from netmodel.scenario.sweep import SweepPoint, expand_sweep
 from netmodel.units import format_count
+
+if TYPE_CHECKING:  # the plotting library is imported only once the points run
+    from netmodel.results.plots import FigurePlan
 
 Runner = Callable[..., list[dict]]
 """`run_point`'s signature: (scenario, profile, control_sink, engine) -> the point's summary
@@ -408,7 +411,7 @@ def _finish(sweep: _Sweep, manifest: Manifest, ran: bool, executor: Executor | N
     if redraw and manifest.plots:  # stopped before the new plots are recorded: redraw then
         _write_if_changed(out_dir / MANIFEST, Manifest(manifest.digest, manifest.points).as_bytes())
     drawing = _start_drawing(sweep, summary, executor) if redraw else {}
-    for name, data in after.items():  # while the workers draw
+    for name, data in after.items():  # while workers draw
         _write_if_changed(out_dir / name, data, before[name])
     summary.attrs["plots"] = _store_plots(sweep, manifest, drawing, stopped) if redraw \
         else list(manifest.plots)
@@ -436,28 +439,30 @@ def _sound(sweep: _Sweep, point: SweepPoint) -> pa.Table:
 
 
 def _start_drawing(sweep: _Sweep, summary: pd.DataFrame,
-                   executor: Executor | None) -> dict[str, Future | bytes]:
-    """The plots' PNGs by name, drawn here (None) or being drawn on `executor`'s workers,
-    the figures with the most panels handed out first, so that the workers finish
-    together."""
+                   executor: Executor | None) -> dict[str, Future | FigurePlan]:
+    """The plots by name, being drawn on `executor`'s workers (the figures with the most
+    panels handed out first, so that the workers finish together); with no executor,
+    their plans, which `_store_plots` draws."""
     from netmodel.results.plots import figure_plans, panel_count, render_png
 
     plans = figure_plans(summary, sweep.axes, sweep.series)
     if executor is None:
-        return {name: render_png(plan) for name, plan in plans.items()}
+        return plans
     biggest_first = sorted(plans, key=lambda name: -panel_count(plans[name]))
     futures = {name: executor.submit(render_png, plans[name]) for name in biggest_first}
     return {name: futures[name] for name in plans}
 
 
-def _store_plots(sweep: _Sweep, manifest: Manifest, drawing: dict[str, Future | bytes],
+def _store_plots(sweep: _Sweep, manifest: Manifest, drawing: dict[str, Future | FigurePlan],
                  stopped: dict) -> list[str]:
-    """Write the plots `_start_drawing` began as they come, replace netmodel's old ones,
-    record them in the manifest; return their file names."""
+    """Write the plots `_start_drawing` began (drawing here those it only planned), replace
+    netmodel's old ones, record them in the manifest; return their file names."""
+    from netmodel.results.plots import render_png
+
     plots_dir = sweep.out_dir / PLOTS
     make_folder(plots_dir)
     pending = {f: name for name, f in drawing.items() if isinstance(f, Future)}
-    pngs = {name: png for name, png in drawing.items() if not isinstance(png, Future)}
+    pngs = {name: render_png(plan) for name, plan in drawing.items() if not isinstance(plan, Future)}
     pngs.update({pending[f]: f.result() for f in _as_completed(pending, stopped)})
     names = []
     for name in drawing:

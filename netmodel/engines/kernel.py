@@ -15,7 +15,9 @@ time) is process n + c; the arrivals are process -1.
 
 `_run` is one function on purpose (the one exception to the project's complexity limit):
 its parts share two dozen arrays, its helpers are inlined by numba, and inlining more of
-them made compiling take close to a minute; the parts are marked by comments. It is
+them made compiling take close to a minute; the parts are marked by comments. Inlining
+costs compile time per call site (numba copies the helper's IR there): what is rare
+stays out of line (`_spill`). It is
 compiled without numba's reference counting (`_nrt=False`): with it, the arrays its
 helpers take cost atomic increments and decrements on every event, more than half the
 loop's time (the 10k-Services case: 0.32 s against 0.14 s). So it allocates nothing:
@@ -102,13 +104,8 @@ def _push(w, t, key, pid):
     near = w.scalars[_NEAR]
     nt, nk, npid = w.near_t, w.near_k, w.near_p
     if near == nt.shape[0]:
-        if not _before(t, key, nt[0], nk[0]):
-            w.scalars[_SIZE] = _heap_push(w.heap_t, w.heap_k, w.heap_p, w.scalars[_SIZE], t, key, pid)
+        if _spill(w.scalars, nt, nk, npid, w.heap_t, w.heap_k, w.heap_p, t, key, pid):
             return
-        w.scalars[_SIZE] = _heap_push(w.heap_t, w.heap_k, w.heap_p, w.scalars[_SIZE], nt[0], nk[0],
-                                      npid[0])
-        for j in range(1, near):
-            nt[j - 1], nk[j - 1], npid[j - 1] = nt[j], nk[j], npid[j]
         near -= 1
     j = near
     while j > 0 and _before(nt[j - 1], nk[j - 1], t, key):
@@ -116,6 +113,21 @@ def _push(w, t, key, pid):
         j -= 1
     nt[j], nk[j], npid[j] = t, key, pid
     w.scalars[_NEAR] = near + 1
+
+
+@njit(_nrt=False)
+def _spill(scalars, nt, nk, npid, heap_t, heap_k, heap_p, t, key, pid):
+    """A full near array: the event goes to the heap if it comes after all the near
+    ones (True), else the farthest near one does, making room (False). Not inlined:
+    each of `_push`'s call sites would copy it and its two heap pushes (numba's
+    compile time of the loop: 43 s with them, 25 s without)."""
+    if not _before(t, key, nt[0], nk[0]):
+        scalars[_SIZE] = _heap_push(heap_t, heap_k, heap_p, scalars[_SIZE], t, key, pid)
+        return True
+    scalars[_SIZE] = _heap_push(heap_t, heap_k, heap_p, scalars[_SIZE], nt[0], nk[0], npid[0])
+    for j in range(1, nt.shape[0]):
+        nt[j - 1], nk[j - 1], npid[j - 1] = nt[j], nk[j], npid[j]
+    return False
 
 
 @njit(inline="always")

@@ -213,11 +213,14 @@ def _spawned_workers() -> int:
 
 
 def _quiet_workers(config) -> dict:
-    """Dask settings for LocalCluster workers that log errors only (cancelled tasks are
-    warnings there)."""
+    """Dask settings for LocalCluster workers that log critical errors only. Their
+    warnings are cancelled tasks, and their errors either come back to the sweep as the
+    task's exception or are a stopped sweep's noise: a worker's heartbeat to the
+    scheduler just closed by SIGTERM logged a traceback into the sweep's one-line message
+    (seen in CI)."""
     environ = config.get("distributed.nanny.pre-spawn-environ")
     return {"distributed.nanny.pre-spawn-environ": {**environ,
-                                                    "DASK_LOGGING__DISTRIBUTED": "error"}}
+                                                    "DASK_LOGGING__DISTRIBUTED": "critical"}}
 
 
 def _connect(client_type, scheduler: str):

@@ -33,6 +33,7 @@ from typing import Any, get_args
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -485,8 +486,7 @@ def _draw(ax: Axes, values: pd.DataFrame, lay: Layout, panel: Panel, scale: _Sca
     ax.set_axisbelow(True)
     if scale.log:
         ax.set_yscale("log")
-        ax.yaxis.set_minor_locator(_MinorInView())
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        _log_ticks(ax.yaxis)
     if values["y"].isna().all():
         ax.text(0.5, 0.5, _empty_note(panel), ha="center", va="center", transform=ax.transAxes,
                 color="0.4", fontsize="small")
@@ -591,8 +591,13 @@ def _x_scale(ax: Axes, values: pd.Series) -> None:
     positive = values[values > 0]
     if len(positive) == len(values) and len(values) and values.max() > LOG_SPAN * values.min():
         ax.set_xscale("log")
-        ax.xaxis.set_minor_locator(_MinorInView())
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        _log_ticks(ax.xaxis)
+
+
+def _log_ticks(axis: Axis) -> None:
+    """A log axis's ticks: plain numbers (10, 100, not 10^2) and minor ticks in view."""
+    axis.set_minor_locator(_MinorInView())
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 class _MinorInView(LogLocator):

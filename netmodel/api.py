@@ -20,7 +20,7 @@ give the same numbers, whichever executor runs them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ import pandas as pd
 from netmodel.connections.trace import Trace
 from netmodel.costs.profile import Profile
 from netmodel.errors import NetmodelError
+from netmodel.scenario.compare import Versus
 from netmodel.scenario.loader import LoadedScenario, load_scenario, parse_scenario
 from netmodel.scenario.overrides import with_overrides
 from netmodel.scenario.schema import Scenario
@@ -148,22 +149,22 @@ def figures(summary: pd.DataFrame, axes: list[str] | None = None, series: str | 
     return summary_figures(summary, swept_axes(summary) if axes is None else axes, series)
 
 
-def compare(loaded: LoadedScenario, vs: str | tuple[str, Iterable[Any]], out: str | Path | None = None,
+def compare(loaded: LoadedScenario, vs: Versus | Sequence[Versus], out: str | Path | None = None,
             *, jobs: int = 1, executor: Executor | str | None = None,
             scheduler: str | None = None, quiet: bool = True, force: bool = False,
             engine: str = "auto"):
     """Compare settings of one field (`vs`: 'kube_proxy.mode=iptables,nftables,ebpf' or
-    (field, values)) across the scenario's sweep, or a default range of Service count and
-    request rate around its own values; write a results folder (default
+    (field, values); or a list of them, the first compared, the others moving along it with
+    one value per setting) across the scenario's sweep, or a default range of Service count
+    and request rate around its own values; write a results folder (default
     results/<name>-compare) and return the `Comparison`: the decision table at the point
     standing for the scenario, the verdict in words, the summary. Without
     control_plane.enabled, a rolling update of each setting also runs (rollout/). `jobs`,
     `executor`, `scheduler`, `engine`: as for `sweep`."""
     from netmodel.runner.compare import run_comparison
-    from netmodel.scenario.compare import parse_versus, plan_comparison
+    from netmodel.scenario.compare import plan_comparison, versus_fields
 
-    field, values = parse_versus(vs) if isinstance(vs, str) else (vs[0], list(vs[1]))
-    plan = plan_comparison(loaded, field, values)
+    plan = plan_comparison(loaded, *versus_fields(vs))
     out = Path(out) if out is not None else Path("results") / f"{loaded.scenario.name}-compare"
     return run_comparison(plan, out, jobs=jobs, executor=executor, scheduler=scheduler,
                           quiet=quiet, force=force, engine=engine)

@@ -148,7 +148,8 @@ def _with_executor(command: argparse.ArgumentParser) -> None:
 
 
 def _add_compare(commands: argparse._SubParsersAction) -> None:
-    """`netmodel compare SCENARIO --vs FIELD=A,B`: the rollout decision as one command."""
+    """`netmodel compare SCENARIO --vs FIELD=A,B [--vs OTHER=C,D]`: the rollout decision as
+    one command."""
     compare = _with_scenario(commands.add_parser(
         "compare", help="compare settings of one field: decision table and verdict",
         description="Run the scenario's sweep (or, without one, a range of Service count and "
@@ -156,9 +157,11 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
                     "rolling update under each when the scenario does not simulate the control "
                     "plane; print the decision table at the scenario's own point and a verdict; "
                     "write a results folder."))
-    compare.add_argument("--vs", required=True, metavar="FIELD=A,B[,...]",
+    compare.add_argument("--vs", required=True, action="append", metavar="FIELD=A,B[,...]",
                          help="the field and the settings to compare, the first the baseline, "
-                              "e.g. kube_proxy.mode=iptables,nftables,ebpf (values read as YAML)")
+                              "e.g. kube_proxy.mode=iptables,nftables,ebpf (values read as YAML); "
+                              "repeated, a field that moves along the first, one value per "
+                              "setting, e.g. --vs cluster.cni_datapath=vxlan,native,native")
     compare.add_argument("--out", type=Path, metavar="DIR",
                          help="output folder (default: results/<scenario name>-compare)")
     _with_executor(compare)

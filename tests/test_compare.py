@@ -10,7 +10,7 @@ import pytest
 import netmodel
 from netmodel.cli import main
 from netmodel.results.compare import Facts, decision_table, verdict
-from netmodel.scenario.compare import parse_versus, plan_comparison
+from netmodel.scenario.compare import parse_versus, plan_comparison, versus_fields
 
 TINY = """\
 name: tiny
@@ -67,6 +67,58 @@ def test_a_bad_vs_is_one_line_and_exit_2(tiny, capsys, vs, says):
     assert main(["compare", str(tiny), "--vs", vs]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("netmodel: error: ") and says in err
+
+
+def test_a_field_that_moves_along_is_zipped_with_the_compared_one(tiny):
+    """A migration that changes two fields at once: each setting is the pair, so the points
+    are the default range x 2, not x 4."""
+    plan = plan_comparison(netmodel.load(tiny), "kube_proxy.mode", ["iptables", "ebpf"],
+                           {"cluster.cni_datapath": ["vxlan", "native"]})
+    sweep = plan.loaded.scenario.sweep
+    assert sweep.axes["cluster.cni_datapath"] == ["vxlan", "native"]
+    assert sweep.zip == [["kube_proxy.mode", "cluster.cni_datapath"]]
+    assert len(plan.points()) == 3 * 3 * 2
+    points = {p.point_id: p for p in plan.points()}
+    ran = {m: points[i].scenario for m, i in plan.reference_points().items()}
+    assert [(s.kube_proxy.mode, s.cluster.cni_datapath) for s in ran.values()] == [
+        ("iptables", "vxlan"), ("ebpf", "native")]
+    own = plan_comparison(netmodel.load("scenarios/quickstart.yaml"), "kube_proxy.mode", ["iptables", "ebpf"],
+                          {"cluster.cni_datapath": ["vxlan", "native"]}).loaded.scenario.sweep
+    assert list(own.axes) == ["services.count", "kube_proxy.mode", "cluster.cni_datapath"]
+    assert own.zip == [["kube_proxy.mode", "cluster.cni_datapath"]]
+
+
+def test_fields_moving_along_are_checked_together():
+    """Each setting is validated as the pair it is: lognormal needs its p99 beside it."""
+    loaded = netmodel.load("scenarios/quickstart.yaml")
+    field = "workload.server.service_time_distribution"
+    plan = plan_comparison(loaded, field, ["exponential", "lognormal"],
+                           {"workload.server.service_time_p99": [None, "1ms"]})
+    assert [p.scenario.workload.server.service_time_p99 for p in plan.points()][-1] == 1e-3
+    with pytest.raises(netmodel.NetmodelError, match="lognormal needs service_time_p99") as err:
+        plan_comparison(loaded, field, ["exponential", "lognormal"],
+                        {"workload.server.service_time_p99": ["1ms", None]})
+    assert err.value.field == (f"--vs {field}=lognormal with workload.server.service_time_p99=None")
+
+
+@pytest.mark.parametrize("also, says", [
+    ("cluster.cni_datapath=vxlan", "--vs cluster.cni_datapath: give one value per setting of "
+                                   "kube_proxy.mode (2), got ['vxlan']"),
+    ("cluster.cni_datapath=vxlan,natve", "--vs kube_proxy.mode=ebpf with cluster.cni_datapath=natve"),
+    ("kube_proxy.mode=ipvs,nftables", "--vs kube_proxy.mode: compared twice"),
+    ("cluster.nope=1,2", "unknown field 'nope'"),
+])
+def test_a_bad_second_vs_is_one_line_and_exit_2(tiny, capsys, also, says):
+    assert main(["compare", str(tiny), "--vs", "kube_proxy.mode=iptables,ebpf", "--vs", also]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("netmodel: error: ") and says in err, err
+
+
+def test_versus_fields_takes_one_or_several():
+    assert versus_fields("cluster.mtu=1500,9000") == ("cluster.mtu", [1500, 9000], {})
+    assert versus_fields(("cluster.mtu", (1500, 9000))) == ("cluster.mtu", [1500, 9000], {})
+    assert versus_fields(["kube_proxy.mode=iptables,ebpf", ("cluster.cni_datapath", ["vxlan", "native"])]) == \
+        ("kube_proxy.mode", ["iptables", "ebpf"], {"cluster.cni_datapath": ["vxlan", "native"]})
 
 
 def test_parse_versus_reads_each_value_as_yaml():

@@ -195,6 +195,23 @@ def test_a_zipped_axis_moves_along_instead_of_being_a_facet():
                                         "along: 1 nodes, 10 nodes, 100 nodes")
 
 
+def test_an_axis_zipped_with_the_series_is_noted_not_a_facet():
+    """`compare --vs kube_proxy.mode=iptables,ebpf --vs cluster.cni_datapath=vxlan,native`:
+    one panel row, the data path said once in the title."""
+    df = summary(**{"services.count": [10, 100], "kube_proxy.mode": ["iptables", "ebpf"]})
+    df.insert(2, "cluster.cni_datapath", df["kube_proxy.mode"].map({"iptables": "vxlan", "ebpf": "native"}))
+    axes = ["services.count", "cluster.cni_datapath", "kube_proxy.mode"]
+    lay = layout(with_derived(df), axes, series="kube_proxy.mode")
+    assert (lay.x, lay.facets, lay.along, lay.with_series) == ("services.count", (), (), ("cluster.cni_datapath",))
+    fig = figure(rows_of(df), lay, [PANELS["p50"]], "pod-clusterip")
+    assert len(fig.axes) == 1
+    assert fig._suptitle.get_text() == ("pod-clusterip: services.count sweep; cluster.cni_datapath with "
+                                        "kube_proxy.mode: vxlan with iptables, native with ebpf")
+    crossed = summary(**{"services.count": [10, 100], "cluster.cni_datapath": ["vxlan", "native"],
+                         "kube_proxy.mode": ["iptables", "ebpf"]})   # not zipped: a facet each
+    assert layout(with_derived(crossed), axes, series="kube_proxy.mode").facets == ("cluster.cni_datapath",)
+
+
 def test_units_on_the_x_axis_and_linear_scale_for_a_narrow_span():
     df = summary(**{"cluster.nic_speed": [10e9, 25e9, 100e9]})
     fig = figure(rows_of(df), layout(rows_of(df), ["cluster.nic_speed"]), [PANELS["p50"]], "k")

@@ -47,7 +47,8 @@ def folders(tmp_path_factory):
     scenario.write_text(SMALL)
     loaded = netmodel.load(scenario)
     netmodel.sweep(loaded, base / "sweep")
-    netmodel.compare(loaded, "kube_proxy.mode=iptables,ebpf", base / "compare")
+    netmodel.compare(loaded, ["kube_proxy.mode=iptables,ebpf", "cluster.cni_datapath=vxlan,native"],
+                     base / "compare")
     return base
 
 
@@ -85,6 +86,7 @@ def test_a_comparison_report_leads_with_the_decision_and_holds_the_rest(folders)
         '<h2 id="summary">', '<h2 id="plots">', '<h2 id="scenario">',
         '<h2 id="profile">Cost profile: default', '<h2 id="versions">')]
     assert order == sorted(order)
+    assert "(baseline iptables; cluster.cni_datapath with it: vxlan, native)" in text
     assert "network programming p99" in text and "stale-endpoint failures" in text
     assert "every request accounted for" in text and "FAILED" not in text
     assert "DaoCloud" in text                                      # the profile's sources

@@ -15,8 +15,9 @@ same.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -284,7 +285,8 @@ def comparison_figures(summary: pd.DataFrame, axes: list[str], field: str,
     versus = [replace(PANELS[n], label=label, versus=baseline)
               for n, label in (("p50", "p50 latency"), ("p99", "p99 latency"),
                                ("softirq", "softirq CPU per request"))]
-    numeric = [a for a in axes if a != field and df[a].dtype.kind in "if" and df[a].nunique() > 1]
+    numeric = [a for a in axes if a != field and a not in lay.with_series and df[a].dtype.kind in "if"
+               and df[a].nunique() > 1]
     for x in numeric or [lay.x]:
         here = layout(df, axes, x, field)
         stem = f"compare__{x}" if x else "compare"
@@ -319,11 +321,18 @@ def dataplanes_text(paths: dict[str, list[str]]) -> str:
     return "data paths: " + "; ".join(f"{setting}: {' or '.join(names)}" for setting, names in paths.items())
 
 
+def along_text(along: Mapping[str, Sequence[str]]) -> str:
+    """'cluster.cni_datapath with it: vxlan, native' per field moving along the compared one
+    ('; ' between them), '' without any."""
+    return "; ".join(f"{name} with it: {', '.join(map(str, values))}" for name, values in along.items())
+
+
 @dataclass(frozen=True)
 class Comparison:
     """What `netmodel compare` decided: `table` (TABLE_COLUMNS), `verdict` (sentences),
     the comparison's `summary` (a sweep summary with `field` as an axis), the reference
-    point (`reference`: axis -> value), `notes`, and the results folder it wrote."""
+    point (`reference`: axis -> value), `notes`, the results folder it wrote, and the fields
+    moving along the compared one (`along`: field -> its value under each setting)."""
 
     field: str
     settings: tuple[str, ...]
@@ -333,6 +342,7 @@ class Comparison:
     summary: pd.DataFrame
     notes: tuple[str, ...]
     folder: str
+    along: dict[str, list[str]] = dataclass_field(default_factory=dict)
 
     def dataplanes(self) -> dict[str, list[str]]:
         """Setting -> the data paths its points ran (`dataplanes`)."""
@@ -342,7 +352,8 @@ class Comparison:
         """The decision for a terminal: what was compared where, the data paths the settings
         resolved to (when that says more than the setting), the table, the verdict."""
         where = ", ".join(f"{a} = {v}" for a, v in self.reference.items()) or "the scenario itself"
-        lines = [f"compare {self.field}: {', '.join(self.settings)} (baseline {self.settings[0]}); "
+        along = "".join(f"; {text}" for text in [along_text(self.along)] if text)
+        lines = [f"compare {self.field}: {', '.join(self.settings)} (baseline {self.settings[0]}){along}; "
                  f"the table at {where}"]
         paths = dataplanes_text(self.dataplanes())
         lines += ([paths] if paths else []) + [table_text(self.table), "", "verdict:"]

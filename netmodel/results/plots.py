@@ -147,12 +147,14 @@ PANELS = {
 @dataclass(frozen=True)
 class Layout:
     """How a summary is laid out: `x` on the x axis (None: one bar per series value),
-    `series` told apart by colour, `facets` one row each, `along` moving with x."""
+    `series` told apart by colour, `facets` one row each, `along` moving with x,
+    `with_series` moving with the series (zipped with it: one value per series)."""
 
     x: str | None
     series: str
     facets: tuple[str, ...]
     along: tuple[str, ...]
+    with_series: tuple[str, ...] = ()
 
     def numeric(self, rows: pd.DataFrame) -> bool:
         return self.x is not None and _is_numeric(rows[self.x])
@@ -212,7 +214,7 @@ def layout(rows: pd.DataFrame, axes: list[str], x: str | None = None,
     """The layout of `rows` with swept `axes`: x the given axis (default: the first
     numeric one, else the first other than the series), series the given axis (default:
     the mode if it varies, else the first text axis), every other axis a facet unless it
-    moves along with x."""
+    moves along with x or with the series."""
     swept = [a for a in dict.fromkeys([*axes, MODE]) if a in rows]
     if series is None:
         varying = [a for a in swept if rows[a].nunique(dropna=False) > 1]
@@ -225,9 +227,10 @@ def layout(rows: pd.DataFrame, axes: list[str], x: str | None = None,
     if x is None:
         numeric = [a for a in others if _is_numeric(rows[a])]
         x = (numeric or others or [None])[0]
-    along = tuple(a for a in others if a != x and _moves_along(rows, x, a))
-    facets = tuple(a for a in others if a != x and a not in along)
-    return Layout(x, series, facets, along)
+    with_series = tuple(a for a in others if a != x and _moves_along(rows, series, a))
+    along = tuple(a for a in others if a != x and a not in with_series and _moves_along(rows, x, a))
+    facets = tuple(a for a in others if a != x and a not in along and a not in with_series)
+    return Layout(x, series, facets, along, with_series)
 
 
 # -- the standard figures -----------------------------------------------------------------
@@ -651,9 +654,13 @@ def _facet_titles(rows: pd.DataFrame, lay: Layout) -> list[str]:
 
 
 def _along_notes(rows: pd.DataFrame, lay: Layout) -> list[str]:
-    return [f"{a} moves along: " + ", ".join(_show(a, pd.Series([v]))
-                                              for v in dict.fromkeys(rows[a]))
-            for a in lay.along]
+    moving = [f"{a} moves along: " + ", ".join(_show(a, pd.Series([v]))
+                                               for v in dict.fromkeys(rows[a]))
+              for a in lay.along]
+    pairs = {a: dict(zip(rows[lay.series], rows[a])) for a in lay.with_series}
+    return moving + [f"{a} with {lay.series}: " + ", ".join(f"{_show(a, pd.Series([v]))} with {s}"
+                                                           for s, v in by_series.items())
+                     for a, by_series in pairs.items()]
 
 
 def _show(axis: str, values: pd.Series) -> str:

@@ -37,15 +37,16 @@ def run_comparison(plan: ComparisonPlan, out: Path, *, jobs: int = 1,
     facts = _facts(plan, summary, rollout)
     axes = list(plan.loaded.scenario.sweep.axes)
     table = decision_table(summary, facts)
-    sentences = tuple(verdict(table, summary, facts, axes))
+    sentences = tuple(verdict(table, summary, facts, [a for a in axes if a not in plan.along]))
+    along = {name: [str(v) for v in values] for name, values in plan.along.items()}
     comparison = Comparison(plan.field, facts.settings, plan.reference, table, sentences, summary,
-                            plan.notes, str(out))
+                            plan.notes, str(out), along)
     for name, fig in comparison_figures(summary, axes, plan.field, facts.settings[0]).items():
         write_atomic(out / PLOTS / f"{name}.png", png_bytes(fig))
     write_text(out / DECISION_CSV, table.to_csv(index=False))
     write_text(out / COMPARISON, json.dumps(
         {"field": plan.field, "settings": list(facts.settings), "baseline": facts.settings[0],
-         "reference": plan.reference, "reference_points": facts.reference_points,
+         "along": along, "reference": plan.reference, "reference_points": facts.reference_points,
          "verdict": list(sentences), "notes": list(plan.notes),
          "rollout": ROLLOUT if rollout is not None else None}, indent=2, default=str) + "\n")
     return comparison

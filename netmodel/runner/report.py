@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from netmodel.results.compare import CLUSTER, SAME_WITHIN, dataplanes, dataplanes_text
+from netmodel.results.compare import CLUSTER, SAME_WITHIN, along_text, dataplanes, dataplanes_text
 from netmodel.results.plots import stale_endpoint_share
 from netmodel.runner.results_folder import ResultsFolder, open_results, write_text
 
@@ -74,9 +74,11 @@ def render(folder: ResultsFolder, validation: Sequence[Any] | None = None) -> st
 def _decision(folder: ResultsFolder) -> str:
     comparison, table = folder.comparison, folder.decision
     reference = ", ".join(f"{a} = {v}" for a, v in comparison["reference"].items()) or "the scenario itself"
+    along = along_text(comparison.get("along") or {})
     parts = [f"<h2 id=\"decision\">Decision: {_e(comparison['field'])}</h2>",
              f"<p>Compared {_e(', '.join(comparison['settings']))} (baseline "
-             f"{_e(comparison['baseline'])}), each figure at the point standing for the scenario: "
+             f"{_e(comparison['baseline'])}{_e(f'; {along}' if along else '')}), each figure at the "
+             "point standing for the scenario: "
              f"{_e(reference)}. Differences are against the baseline; ± is a 95% interval "
              "where replications give one. Green: lower than the baseline; red: higher "
              f"(beyond {SAME_WITHIN:.0%}).</p>"]

@@ -6,15 +6,19 @@ and the point that stands for the scenario itself (the reference point).
 
 The settings become one more sweep axis, so every setting sees the same arrivals and
 choices (common random numbers) and the difference between two settings is not swamped
-by sampling noise.
+by sampling noise. Fields that change with the compared one (a migration to eBPF that
+also drops the overlay) move along it, one value per setting, zipped with its axis:
+
+    netmodel compare cluster.yaml --vs kube_proxy.mode=iptables,ebpf --vs cluster.cni_datapath=vxlan,native
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import yaml
@@ -36,14 +40,16 @@ class ComparisonPlan:
     """The sweep a comparison runs and how to read it.
 
     `loaded`: the scenario with the comparison's sweep; `field` and `settings`: what is
-    compared (the first setting is the baseline); `reference`: axis -> the value of the
-    point standing for the scenario itself; `notes`: what was chosen or left out."""
+    compared (the first setting is the baseline); `along`: other fields -> their value under
+    each setting; `reference`: axis -> the value of the point standing for the scenario
+    itself; `notes`: what was chosen or left out."""
 
     loaded: LoadedScenario
     field: str
     settings: tuple[Any, ...]
     reference: dict[str, Any]
     notes: tuple[str, ...]
+    along: dict[str, tuple[Any, ...]] = dataclass_field(default_factory=dict)
 
     def points(self) -> list[SweepPoint]:
         return expand_sweep(self.loaded)
@@ -55,6 +61,35 @@ class ComparisonPlan:
             if all(_same(point.values[a], v) for a, v in self.reference.items()):
                 found[str(point.values[self.field])] = point.point_id
         return found
+
+    def settings_sweep(self) -> dict[str, Any]:
+        """The sweep of the settings alone (`_settings_sweep`)."""
+        return _settings_sweep(self.field, self.settings, self.along)
+
+
+def _settings_sweep(field: str, settings: Sequence[Any], along: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """A sweep's axes of the compared field and the fields moving along it, zipped."""
+    axes = {field: list(settings), **{name: list(values) for name, values in along.items()}}
+    return {"axes": axes, **({"zip": [list(axes)]} if along else {})}
+
+
+Versus = str | tuple[str, Iterable[Any]]
+"""One compared field: 'FIELD=A,B[,...]' (as `--vs` takes it) or (field, values)."""
+
+
+def versus_fields(vs: Versus | Sequence[Versus]) -> tuple[str, list[Any], dict[str, list[Any]]]:
+    """(field, settings, along) of one `Versus` or several: the first is compared, the others
+    move along it."""
+    items = [vs] if isinstance(vs, (str, tuple)) else list(vs)
+    parsed = [parse_versus(v) if isinstance(v, str) else (v[0], list(v[1])) for v in items]
+    if not parsed:
+        raise NetmodelError("expected FIELD=A,B[,...], e.g. kube_proxy.mode=iptables,ebpf", field="--vs")
+    names = [name for name, _ in parsed]
+    for name in names:
+        if names.count(name) > 1:
+            raise NetmodelError("compared twice: give each field once", field=f"--vs {name}")
+    (field, settings), *along = parsed
+    return field, settings, dict(along)
 
 
 def parse_versus(text: str) -> tuple[str, list[Any]]:
@@ -71,43 +106,64 @@ def parse_versus(text: str) -> tuple[str, list[Any]]:
     return field, parsed
 
 
-def plan_comparison(loaded: LoadedScenario, field: str, settings: Sequence[Any]) -> ComparisonPlan:
+def plan_comparison(loaded: LoadedScenario, field: str, settings: Sequence[Any],
+                    along: Mapping[str, Sequence[Any]] | None = None) -> ComparisonPlan:
     """The comparison of `settings` of `field` on `loaded`: its sweep with `field` as an
-    axis of these values, or, without a sweep, a default range around its values."""
+    axis of these values, or, without a sweep, a default range around its values. `along`:
+    other fields set with it, one value per setting (zipped with its axis)."""
     settings = tuple(settings)
-    _check(loaded, field, settings)
+    along = {f: tuple(v) for f, v in (along or {}).items()}
+    _check(loaded, field, settings, along)
+    compared = [field, *along]
     data = copy.deepcopy(loaded.raw)
     sweep = data.pop("sweep", None)
     notes: list[str] = []
     if sweep:
-        axes = {k: v for k, v in sweep["axes"].items() if k != field}
+        axes = {k: v for k, v in sweep["axes"].items() if k not in compared}
         zipped = sweep.get("zip") or []
-        if any(field in group for group in zipped):
-            raise NetmodelError(f"{field} is zipped with other axes in the scenario's sweep; "
-                                "compare needs it on its own", field="--vs")
+        for name in compared:
+            if any(name in group for group in zipped):
+                raise NetmodelError(f"{name} is zipped with other axes in the scenario's sweep; "
+                                    "compare needs it on its own", field="--vs")
         notes.append(f"over the scenario's sweep: {', '.join(axes) or 'no other axis'}")
     else:
         axes, zipped = _default_axes(loaded, notes)
-        axes.pop(field, None)  # compared itself: its settings are the axis
-    data["sweep"] = {"axes": {**axes, field: list(settings)}, **({"zip": zipped} if zipped else {})}
+        for name in compared:
+            axes.pop(name, None)  # compared itself: its settings are the axis
+    own = _settings_sweep(field, settings, along)
+    groups = [*zipped, *own.get("zip", [])]
+    data["sweep"] = {"axes": {**axes, **own["axes"]}, **({"zip": groups} if groups else {})}
     comparing = loaded_from_data(data, loaded.lines, loaded.file, loaded.base_dir)
     reference = _reference(loaded, comparing, list(axes))
-    return ComparisonPlan(comparing, field, settings, reference, tuple(notes))
+    return ComparisonPlan(comparing, field, settings, reference, tuple(notes), along)
 
 
-def _check(loaded: LoadedScenario, field: str, settings: tuple[Any, ...]) -> None:
-    problem = path_problem(field)
-    if problem:
-        raise NetmodelError(problem.replace("set by path", "compared"), field=f"--vs {field}")
+def _check(loaded: LoadedScenario, field: str, settings: tuple[Any, ...],
+           along: dict[str, tuple[Any, ...]]) -> None:
     if len(settings) < 2 or len({repr(s) for s in settings}) < len(settings):
         raise NetmodelError(f"give two or more different values, got {list(settings)}",
                             field=f"--vs {field}")
-    for value in settings:
-        try:
-            with_overrides(loaded, [(field, value)])
-        except NetmodelError as err:
-            raise NetmodelError(err.message.replace("(after --set", "(after --vs"),
-                                file=err.file, field=f"--vs {field}={value}") from None
+    if field in along:
+        raise NetmodelError("compared twice: give each field once", field=f"--vs {field}")
+    for name, values in {field: settings, **along}.items():
+        problem = path_problem(name)
+        if problem:
+            raise NetmodelError(problem.replace("set by path", "compared"), field=f"--vs {name}")
+        if len(values) != len(settings):
+            raise NetmodelError(f"give one value per setting of {field} ({len(settings)}), got "
+                                f"{list(values)}", field=f"--vs {name}")
+    for i, setting in enumerate(settings):  # together: moving along, they may need each other
+        pairs = [(field, setting), *((name, values[i]) for name, values in along.items())]
+        _settable(loaded, pairs, "--vs " + " with ".join(f"{n}={v}" for n, v in pairs))
+
+
+def _settable(loaded: LoadedScenario, pairs: list[tuple[str, Any]], where: str) -> None:
+    """A NetmodelError naming `where` unless `loaded` takes the settings `pairs`."""
+    try:
+        with_overrides(loaded, pairs)
+    except NetmodelError as err:
+        raise NetmodelError(err.message.replace("(after --set", "(after --vs"),
+                            file=err.file, field=where) from None
 
 
 def _default_axes(loaded: LoadedScenario, notes: list[str]) -> tuple[dict[str, list], list]:
@@ -187,5 +243,5 @@ def rollout_comparison(plan: ComparisonPlan) -> LoadedScenario:
                 ("run.requests", None), ("run.duration", ROLLOUT_LENGTH), ("run.replications", 1)]
     rolled = with_overrides(base, settings)
     data = copy.deepcopy(rolled.raw)
-    data["sweep"] = {"axes": {plan.field: list(plan.settings)}}
+    data["sweep"] = plan.settings_sweep()
     return loaded_from_data(data, rolled.lines, rolled.file, rolled.base_dir)

@@ -142,6 +142,27 @@ def test_missing_root_or_tools_is_one_line_and_exit_2(monkeypatch, tmp_path, cap
 
 
 # -- fits --------------------------------------------------------------------------------------------
+def test_a_clamped_set_up_says_what_the_labs_handshake_cost():
+    """The lab's own connect() against its round trip on the walks' path: the model prices a
+    handshake as a round trip of data messages (seen on a quiet 2-CPU VM: 57-59 us of 126)."""
+    from netmodel.calibration.record import LabRecord
+    from netmodel.validation.lab import SETUP_CLAMPED, setup_clamped_why
+
+    def lab(connect):
+        rows = [{"experiment": "datapath", "variant": "bridge-conntrack", "metric": m, "value": v}
+                for m, values in (("connect", connect), ("rr", [125e-6, 126e-6, 127e-6])) for v in values]
+        rows.append({"experiment": "datapath", "variant": "loopback", "metric": "connect", "value": 1.0})
+        return LabRecord(pd.DataFrame(rows), {"quick": True})
+
+    why = setup_clamped_why(lab([58e-6, 58.7e-6, 60e-6]))
+    assert why.startswith(SETUP_CLAMPED + ": the model charges a handshake's SYN and SYN-ACK")
+    assert "connect() took 58.7 us here, 47% of one (126 us, two Pods on one bridge, tracked)" in why
+    assert setup_clamped_why(lab([])) == SETUP_CLAMPED + (": the two probes disagreed on this machine "
+                                                          "in this run (a busy machine; rerun the lab)")
+    assert setup_clamped_why(lab([130e-6])).endswith("(a busy machine; rerun the lab)")
+    assert "connect()" not in setup_clamped_why(lab([130e-6]))
+
+
 def test_walk_fit_recovers_the_rule_cost_despite_batch_shifts():
     rng = np.random.default_rng(1)
     rows = []
@@ -280,15 +301,18 @@ def test_model_with_the_lab_profile_reproduces_the_measured_connection_curves(qu
     # the walk: the most rules walked within tolerance; below, a miss only where the
     # lab's own probes disagreed (it says so in connection_setup's source and in the row)
     clamped = setup_clamped(profile)
-    # ... unless the lab's own probes disagreed (the clamp lifts the model's whole curve: a
-    # fresh-clone CI run here saw +16% at 10,000 Services so), and then within twice it
-    largest = iptables[-1]
-    assert largest.passed or (clamped and largest.lacks == SETUP_CLAMPED
-                              and abs(largest.value / largest.reference_value - 1) < 2 * CURVE_TOLERANCE), largest
+    # ... unless connection_setup was clamped: then the model's floor sits above the lab's
+    # by what its handshake over-charges (the row says so; +50-65% at 1 Service on a quiet
+    # 2-CPU VM, three runs), and what must hold is the walk's rise from the fewest to the
+    # most rules, within twice the tolerance (those three runs: -12% to -19%)
+    largest, fewest = iptables[-1], iptables[0]
+    rise = (largest.value - fewest.value) / (largest.reference_value - fewest.reference_value)
+    assert largest.passed or (clamped and largest.lacks.startswith(SETUP_CLAMPED)
+                              and abs(rise - 1) < 2 * CURVE_TOLERANCE), (largest, rise)
     # one --quick batch per count: a row below may miss by that noise (a fresh-clone CI run
     # here failed so once, on an iptables row that was not clamped), never by twice the
     # tolerance, and says so
-    assert all(c.passed or (clamped and c.lacks == SETUP_CLAMPED) or c.lacks == QUICK_NOISE
+    assert all(c.passed or (clamped and c.lacks.startswith(SETUP_CLAMPED)) or c.lacks == QUICK_NOISE
                for c in iptables), [(c.case, c.error, c.lacks[:40]) for c in iptables]
     # nftables: flat beside iptables' walk, in the lab as in the model; a row that misses
     # names the node's own path under nftables, or the clamp above
@@ -298,7 +322,7 @@ def test_model_with_the_lab_profile_reproduces_the_measured_connection_curves(qu
     assert rise < 0.5 * walk, (rise, walk)
     assert max(c.value for c in nft) < 1.01 * min(c.value for c in nft)   # the model's lookup is flat
     assert all(c.passed or "the node's own path" in c.lacks
-               or c.lacks in (SETUP_CLAMPED, NFT_NOT_FLAT, QUICK_NOISE) for c in nft), nft
+               or c.lacks.startswith(SETUP_CLAMPED) or c.lacks in (NFT_NOT_FLAT, QUICK_NOISE) for c in nft), nft
     one_way = rows["one-way latency, Pods on one node (calibration)"]
     hops = ("tcp_stack_tx", "tcp_stack_rx", "rx_wakeup", "veth", "bridge", "conntrack_established")
     assert one_way.passed or any("not above zero" in profile.parameters[h].source for h in hops), one_way

@@ -55,8 +55,11 @@ def model_p50(profile: Profile, mode: str, services: int, kind: str = "pod-clust
 
 
 SETUP_CLAMPED = ("the lab's round trips (its data-path probe) add up to more than its new connections at zero "
-                 "rules, so connection_setup was taken as 0 and the model's floor sits above the measured one: "
-                 "the two probes disagreed on this machine in this run (a busy machine; rerun the lab)")
+                 "rules, so connection_setup was taken as 0 and the model's floor sits above the measured one")
+"""How a new-connection row's miss begins when the lab clamped connection_setup; `setup_clamped_why`
+says the rest."""
+WALK_PATH = "bridge-conntrack"
+"""The data path of the lab's rule walks: two Pods on one node's bridge, tracked."""
 
 
 def setup_clamped(profile: Profile) -> bool:
@@ -68,11 +71,27 @@ QUICK_NOISE = ("one --quick batch per Service count: the lab's point moves by ~1
                "load, here past the tolerance but within twice it (rerun the lab without --quick)")
 
 
+def setup_clamped_why(lab: LabRecord) -> str:
+    """SETUP_CLAMPED and what the lab's own probes show of why: a handshake's share of a
+    round trip on the walks' path (the model charges its SYN and SYN-ACK as much as a round
+    trip of data messages)."""
+    s = lab.samples
+    path = s[(s["experiment"] == "datapath") & (s["variant"] == WALK_PATH)]
+    connect, rr = (float(path.loc[path["metric"] == m, "value"].median()) for m in ("connect", "rr"))
+    busy = "the two probes disagreed on this machine in this run (a busy machine; rerun the lab)"
+    if not connect < rr:  # not measured (NaN), or no cheaper than a round trip: noise, then
+        return f"{SETUP_CLAMPED}: {busy}"
+    return (f"{SETUP_CLAMPED}: the model charges a handshake's SYN and SYN-ACK a data message's stack CPU "
+            f"each, as much as a 1-byte round trip, where connect() took {connect * 1e6:.3g} us here, "
+            f"{connect / rr:.0%} of one ({rr * 1e6:.3g} us, two Pods on one bridge, tracked); or "
+            f"{busy}")
+
+
 def _curve_lacks(ctx: Context, model: float, measured: float, otherwise: str) -> str:
     """Why a new-connection row missed: the clamp above, a --quick batch's noise, or
     `otherwise` (what the model lacks)."""
     if setup_clamped(ctx.profile) and model > measured:
-        return SETUP_CLAMPED
+        return setup_clamped_why(ctx.lab)
     if ctx.lab.record["quick"] and abs(model / measured - 1) < 2 * CURVE_TOLERANCE:
         return QUICK_NOISE
     return otherwise

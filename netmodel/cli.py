@@ -6,8 +6,9 @@
                    [--scheduler ADDRESS] [--quiet] [--force] [--metrics DIR]
     netmodel import kubectl DIR -o FILE [--force]
     netmodel trace SCENARIO --traffic KIND [--set ...] [--service NAME] [--format json]
-    netmodel compare SCENARIO --vs FIELD=A,B[,...] [--set ...] [--out DIR] [--jobs N]
-                     [--executor local|dask] [--scheduler ADDRESS] [--quiet] [--force]
+    netmodel compare SCENARIO --vs FIELD=A,B[,...] [--vs OTHER=C,D[,...]] [--set ...]
+                     [--out DIR] [--jobs N] [--executor local|dask] [--scheduler ADDRESS]
+                     [--quiet] [--force]
     netmodel report DIR
     netmodel calibrate lab --out PROFILE.yaml [--quick] [--iptables-backend auto|nft|legacy] [--force]
     netmodel validate [--profile P] [--report FILE.md] [--quick] [--group G] [--case NAME]

@@ -117,8 +117,9 @@ def test_a_bad_second_vs_is_one_line_and_exit_2(tiny, capsys, also, says):
 def test_versus_fields_takes_one_or_several():
     assert versus_fields("cluster.mtu=1500,9000") == ("cluster.mtu", [1500, 9000], {})
     assert versus_fields(("cluster.mtu", (1500, 9000))) == ("cluster.mtu", [1500, 9000], {})
-    assert versus_fields(["kube_proxy.mode=iptables,ebpf", ("cluster.cni_datapath", ["vxlan", "native"])]) == \
-        ("kube_proxy.mode", ["iptables", "ebpf"], {"cluster.cni_datapath": ["vxlan", "native"]})
+    both = ("kube_proxy.mode", ["iptables", "ebpf"], {"cluster.cni_datapath": ["vxlan", "native"]})
+    assert versus_fields(["kube_proxy.mode=iptables,ebpf", ("cluster.cni_datapath", ["vxlan", "native"])]) == both
+    assert versus_fields(("kube_proxy.mode=iptables,ebpf", "cluster.cni_datapath=vxlan,native")) == both
 
 
 def test_parse_versus_reads_each_value_as_yaml():

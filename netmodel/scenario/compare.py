@@ -80,7 +80,8 @@ Versus = str | tuple[str, Iterable[Any]]
 def versus_fields(vs: Versus | Sequence[Versus]) -> tuple[str, list[Any], dict[str, list[Any]]]:
     """(field, settings, along) of one `Versus` or several: the first is compared, the others
     move along it."""
-    items = [vs] if isinstance(vs, (str, tuple)) else list(vs)
+    single = isinstance(vs, str) or (isinstance(vs, tuple) and len(vs) == 2 and not isinstance(vs[1], str))
+    items = [vs] if single else list(vs)
     parsed = [parse_versus(v) if isinstance(v, str) else (v[0], list(v[1])) for v in items]
     if not parsed:
         raise NetmodelError("expected FIELD=A,B[,...], e.g. kube_proxy.mode=iptables,ebpf", field="--vs")

@@ -352,9 +352,9 @@ class Comparison:
         """The decision for a terminal: what was compared where, the data paths the settings
         resolved to (when that says more than the setting), the table, the verdict."""
         where = ", ".join(f"{a} = {v}" for a, v in self.reference.items()) or "the scenario itself"
-        along = "".join(f"; {text}" for text in [along_text(self.along)] if text)
-        lines = [f"compare {self.field}: {', '.join(self.settings)} (baseline {self.settings[0]}){along}; "
-                 f"the table at {where}"]
+        along = along_text(self.along)
+        lines = [f"compare {self.field}: {', '.join(self.settings)} (baseline {self.settings[0]})"
+                 f"{'; ' + along if along else ''}; the table at {where}"]
         paths = dataplanes_text(self.dataplanes())
         lines += ([paths] if paths else []) + [table_text(self.table), "", "verdict:"]
         lines += [f"  - {s}" for s in self.verdict]

@@ -77,7 +77,7 @@ def _decision(folder: ResultsFolder) -> str:
     along = along_text(comparison.get("along") or {})
     parts = [f"<h2 id=\"decision\">Decision: {_e(comparison['field'])}</h2>",
              f"<p>Compared {_e(', '.join(comparison['settings']))} (baseline "
-             f"{_e(comparison['baseline'])}{_e(f'; {along}' if along else '')}), each figure at the "
+             f"{_e(comparison['baseline'])}{_e('; ' + along if along else '')}), each figure at the "
              "point standing for the scenario: "
              f"{_e(reference)}. Differences are against the baseline; ± is a 95% interval "
              "where replications give one. Green: lower than the baseline; red: higher "

@@ -62,10 +62,6 @@ class ComparisonPlan:
                 found[str(point.values[self.field])] = point.point_id
         return found
 
-    def settings_sweep(self) -> dict[str, Any]:
-        """The sweep of the settings alone (`_settings_sweep`)."""
-        return _settings_sweep(self.field, self.settings, self.along)
-
 
 def _settings_sweep(field: str, settings: Sequence[Any], along: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
     """A sweep's axes of the compared field and the fields moving along it, zipped."""
@@ -88,7 +84,7 @@ def versus_fields(vs: Versus | Sequence[Versus]) -> tuple[str, list[Any], dict[s
     names = [name for name, _ in parsed]
     for name in names:
         if names.count(name) > 1:
-            raise NetmodelError("compared twice: give each field once", field=f"--vs {name}")
+            raise _compared_twice(name)
     (field, settings), *along = parsed
     return field, settings, dict(along)
 
@@ -145,7 +141,7 @@ def _check(loaded: LoadedScenario, field: str, settings: tuple[Any, ...],
         raise NetmodelError(f"give two or more different values, got {list(settings)}",
                             field=f"--vs {field}")
     if field in along:
-        raise NetmodelError("compared twice: give each field once", field=f"--vs {field}")
+        raise _compared_twice(field)
     for name, values in {field: settings, **along}.items():
         problem = path_problem(name)
         if problem:
@@ -156,6 +152,10 @@ def _check(loaded: LoadedScenario, field: str, settings: tuple[Any, ...],
     for i, setting in enumerate(settings):  # together: moving along, they may need each other
         pairs = [(field, setting), *((name, values[i]) for name, values in along.items())]
         _settable(loaded, pairs, "--vs " + " with ".join(f"{n}={v}" for n, v in pairs))
+
+
+def _compared_twice(name: str) -> NetmodelError:
+    return NetmodelError("compared twice: give each field once", field=f"--vs {name}")
 
 
 def _settable(loaded: LoadedScenario, pairs: list[tuple[str, Any]], where: str) -> None:
@@ -244,5 +244,5 @@ def rollout_comparison(plan: ComparisonPlan) -> LoadedScenario:
                 ("run.requests", None), ("run.duration", ROLLOUT_LENGTH), ("run.replications", 1)]
     rolled = with_overrides(base, settings)
     data = copy.deepcopy(rolled.raw)
-    data["sweep"] = plan.settings_sweep()
+    data["sweep"] = _settings_sweep(plan.field, plan.settings, plan.along)
     return loaded_from_data(data, rolled.lines, rolled.file, rolled.base_dir)

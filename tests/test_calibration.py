@@ -149,9 +149,12 @@ def test_a_clamped_set_up_says_what_the_labs_handshake_cost():
     from netmodel.validation.lab import SETUP_CLAMPED, setup_clamped_why
 
     def lab(connect):
-        rows = [{"experiment": "datapath", "variant": "bridge-conntrack", "metric": m, "value": v}
-                for m, values in (("connect", connect), ("rr", [125e-6, 126e-6, 127e-6])) for v in values]
-        rows.append({"experiment": "datapath", "variant": "loopback", "metric": "connect", "value": 1.0})
+        rr = [(0, 125e-6), (0, 126e-6), (0, 127e-6), (1, 140e-6), (1, 141e-6), (1, 142e-6)]
+        rows = [{"experiment": "datapath", "variant": "bridge-conntrack", "metric": m, "value": v,
+                 "round": r} for m, values in (("connect", [(0, c) for c in connect]), ("rr", rr))
+                for r, v in values]
+        rows.append({"experiment": "datapath", "variant": "loopback", "metric": "connect", "value": 1.0,
+                     "round": 0})
         return LabRecord(pd.DataFrame(rows), {"quick": True})
 
     why = setup_clamped_why(lab([58e-6, 58.7e-6, 60e-6]))

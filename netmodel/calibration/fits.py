@@ -243,7 +243,7 @@ def datapath_parameters(latency: dict[str, float], cpu_one_way: float) -> np.nda
     return np.array([tx, rx, lo - stack, veth, bridge, conntrack, vxlan, vxlan])
 
 
-def _least_disturbed(values: np.ndarray, rounds: np.ndarray) -> float:
+def least_disturbed(values: np.ndarray, rounds: np.ndarray) -> float:
     """The lowest per-pass median: interference (another process on the CPU, a busy spell)
     only ever adds latency, so the least disturbed pass is the best view of the path."""
     return float(min(np.median(values[rounds == r]) for r in np.unique(rounds)))
@@ -251,7 +251,7 @@ def _least_disturbed(values: np.ndarray, rounds: np.ndarray) -> float:
 
 def one_way(rr: pd.DataFrame) -> dict[str, float]:
     """Per data path, half the round trip of its least disturbed pass (seconds)."""
-    return {n: _least_disturbed(g["value"].to_numpy(), g["round"].to_numpy()) / 2
+    return {n: least_disturbed(g["value"].to_numpy(), g["round"].to_numpy()) / 2
             for n, g in rr.groupby("variant")}
 
 

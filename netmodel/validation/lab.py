@@ -11,11 +11,13 @@ numbers: where the kernel does something the model has no term for, the rows fai
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
 from netmodel.calibration.derive import lab_scenario
-from netmodel.calibration.fits import one_way
+from netmodel.calibration.fits import least_disturbed
 from netmodel.calibration.record import LabRecord
 from netmodel.costs.profile import Profile
 from netmodel.costs.sync import iptables_sync_seconds
@@ -75,9 +77,7 @@ def setup_clamped_why(lab: LabRecord) -> str:
     """SETUP_CLAMPED and what the lab's own probes show of why: a handshake's share of a
     round trip on the walks' path (the model charges its SYN and SYN-ACK as much as a round
     trip of data messages)."""
-    s = lab.samples
-    path = s[(s["experiment"] == "datapath") & (s["variant"] == WALK_PATH)]
-    connect, rr = (float(path.loc[path["metric"] == m, "value"].median()) for m in ("connect", "rr"))
+    connect, rr = _datapath(lab, WALK_PATH, "connect"), _datapath(lab, WALK_PATH, "rr")
     busy = "the two probes disagreed on this machine in this run (a busy machine; rerun the lab)"
     if not connect < rr:  # not measured (NaN), or no cheaper than a round trip: noise, then
         return f"{SETUP_CLAMPED}: {busy}"
@@ -147,9 +147,17 @@ def pod_connections(ctx: Context) -> list[Check]:
 
 def _one_way(lab: LabRecord, variant: str) -> float:
     """The lab's one-way latency of a data path, as the lab derived its costs from it."""
+    return _datapath(lab, variant, "rr") / 2
+
+
+def _datapath(lab: LabRecord, variant: str, metric: str) -> float:
+    """A data path's `metric` (rr, connect, ...) in its least disturbed pass, as the lab
+    derived its costs (`fits.least_disturbed`); NaN if not measured."""
     s = lab.samples
-    rows = s[(s["experiment"] == "datapath") & (s["variant"] == variant) & (s["metric"] == "rr")]
-    return one_way(rows)[variant]
+    rows = s[(s["experiment"] == "datapath") & (s["variant"] == variant) & (s["metric"] == metric)]
+    if rows.empty:
+        return math.nan
+    return least_disturbed(rows["value"].to_numpy(), rows["round"].to_numpy())
 
 
 @case("lab: round trips", "lab")

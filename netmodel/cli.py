@@ -33,6 +33,7 @@ from typing import Any
 
 from netmodel import __version__, api
 from netmodel.engines import AUTO, ENGINE_CHOICES
+from netmodel.engines.fast import without_blas
 from netmodel.errors import NetmodelError
 from netmodel.paths.dataplane import dataplane_of
 from netmodel.paths.reachability import OUTSIDE_IN
@@ -66,6 +67,7 @@ _TABLE = (
 def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
     args = _parser().parse_args(argv)
+    without_blas()
     try:
         return args.command(args)
     except NetmodelError as err:

@@ -2,6 +2,9 @@
 loop against the SimPy reference, to the last bit, over random scenarios (every traffic
 kind, mixes, policies, modes, DNS, keep-alive, queue limits, timeouts, churn)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -144,3 +147,30 @@ def test_without_numba_auto_falls_back_to_simpy_and_says_why(monkeypatch, tmp_pa
     assert main(["run", str(path)]) == 0
     assert "engine simpy (fast: numba is not installed (pip install numba))" in capsys.readouterr().out
 
+
+
+
+_WALK = """
+import hashlib, sys
+from netmodel.costs.profile import load_profile
+from netmodel.engines import fast, simulate
+from netmodel.scenario.schema import Scenario
+if sys.argv[1] == "cli":
+    fast.without_blas()
+records = simulate(Scenario.model_validate({"name": "walk", "run": {"requests": 300}}),
+                   load_profile("default"), 0, "fast")
+import numba.np.arraymath
+print(numba.np.arraymath._HAVE_BLAS, "scipy.linalg" in sys.modules,
+      hashlib.sha256(records.end.tobytes() + records.status.tobytes()).hexdigest())
+"""
+
+
+def test_netmodels_own_processes_load_numba_without_blas_and_walk_alike():
+    """The CLI's processes skip scipy's BLAS (0.2 s of a start); a library caller's keeps
+    it for its own numba code; the records are the same."""
+    walks = {who: subprocess.run([sys.executable, "-c", _WALK, who], capture_output=True,
+                                 text=True, check=True).stdout.split()
+             for who in ("cli", "library")}
+    assert walks["cli"][:2] == ["False", "False"]
+    assert walks["library"][:2] == ["True", "True"]
+    assert walks["cli"][2] == walks["library"][2]

@@ -11,6 +11,7 @@ on-disk cache; without numba the engine says so and `auto` takes the SimPy engin
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
 
@@ -25,12 +26,38 @@ try:
 except ImportError:  # numba is not installed
     kernel = None
 
+_BLAS = "scipy.linalg.cython_blas"
+_NUMBA_BLAS = {"allowed": True}
+"""Whether numba may import scipy's BLAS in this process: see `without_blas`."""
+
 _ROLE = {role: i for i, role in enumerate((*ROLES, EXTERNAL_CLIENT, "lb"))}
 """Role -> column of placement's node table (the kernel's server role is column 3); an
 outside client and the cloud LB have none (kernel._node: NONE)."""
 _VARIABLE = {name: i for i, name in enumerate(VARIABLE)}
 """Per-connection part -> its slot: the three rule walks (a connection's), then the app time."""
 assert _ROLE["server"] == 3 and _VARIABLE["app"] == 3
+
+
+def without_blas() -> None:
+    """Say that this process is netmodel's own (the CLI's, and the sweep workers it forks):
+    when the loop first runs, numba's implementations load without scipy's BLAS. numba
+    imports scipy.linalg to offer np.dot and linear algebra, which the loop does not use:
+    0.2 s of every such process's start, half its warm-up. A library caller's process is
+    left alone, as numba could not compile linear algebra in it afterwards."""
+    _NUMBA_BLAS["allowed"] = False
+
+
+def _load_numba() -> None:
+    """Load numba's implementations, without BLAS if `without_blas` was said (once)."""
+    if _NUMBA_BLAS["allowed"] or "numba.np.arraymath" in sys.modules or _BLAS in sys.modules:
+        return
+    from numba.core.registry import cpu_target
+
+    sys.modules[_BLAS] = None  # its import fails at once: numba goes on without BLAS
+    try:
+        cpu_target.target_context.refresh()
+    finally:
+        del sys.modules[_BLAS]
 
 
 class FastEngine:
@@ -60,6 +87,7 @@ class FastEngine:
             rep.conntrack.lru, sc.cluster.netdev_max_backlog * sc.cluster.softirq_cores,
             sc.cluster.nic_rx_ring, sc.cluster.tcp_syn_retries, sc.cluster.tcp_retries2,
             float(sc.cluster.tcp_rto_min))
+        _load_numba()
         events = kernel.walk(inputs, _plans(rep.plans),
                              kernel.Outputs(rec.start, rec.end, rec.status, rec.softirq_cpu,
                                             rec.connected, rec.packet_drops, rec.ct_evictions))

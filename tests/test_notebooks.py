@@ -27,7 +27,8 @@ def test_committed_without_outputs_and_using_the_api_only(path):
 
 @pytest.mark.validation
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_runs_top_to_bottom(path):
+def test_runs_top_to_bottom(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's mkdtemp results, pytest's to clean
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()

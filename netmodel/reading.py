@@ -34,7 +34,7 @@ _SCALARS = {tag: make for tag, make in yaml.SafeLoader.yaml_constructors.items()
             if tag not in (None, _SEQ, _MAP, "tag:yaml.org,2002:omap", "tag:yaml.org,2002:pairs",
                            "tag:yaml.org,2002:set")}
 """Scalar tag -> SafeLoader's constructor (str, int, float, bool, null, timestamp, binary)."""
-_PLAIN_FIRST = frozenset(k for k in yaml.SafeLoader.yaml_implicit_resolvers if k)
+PLAIN_FIRST = frozenset(k for k in yaml.SafeLoader.yaml_implicit_resolvers if k)
 """First characters of a plain scalar that may resolve to something other than a string."""
 
 
@@ -168,7 +168,7 @@ class _Composer:
         plain, _ = event.implicit
         value = event.value
         if event.tag is None or event.tag == "!" or (plain and event.tag is None):
-            tag = _STR if not plain or (value and value[0] not in _PLAIN_FIRST) else \
+            tag = _STR if not plain or (value and value[0] not in PLAIN_FIRST) else \
                 self.loader.resolve(yaml.ScalarNode, value, event.implicit)
         else:
             tag = event.tag

@@ -56,8 +56,6 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from netmodel.cluster.addresses import blocks_taken
 from netmodel.errors import NetmodelError
 from netmodel.scenario.kubectl_endpoints import IPV6, IPV6_SERVICE, WHY, Collector, Placer
@@ -76,6 +74,7 @@ from netmodel.scenario.kubectl_listings import (
 from netmodel.scenario.loader import validate_scenario
 from netmodel.scenario.schema import Cluster
 from netmodel.units import format_count
+from netmodel.writing import yaml_text
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -210,8 +209,7 @@ class KubectlImport:
                   f"# skipped: {self.skipped_text()}\n"
                   + "".join(f"# note: {note}\n" for note in self.notes)
                   + "".join(f"# warning: {warning}\n" for warning in self.warnings))
-        return header + yaml.dump(self.scenario, Dumper=_Dumper, sort_keys=False,
-                                  allow_unicode=True, width=100)
+        return header + yaml_text(self.scenario)
 
 
 def import_kubectl(directory: str | Path) -> KubectlImport:
@@ -744,6 +742,3 @@ def _free_blocks(network: IPv4Network, prefix: int, given: list[IPv4Network]) ->
     """How many /prefix blocks of `network` none of `given` overlaps."""
     return (1 << (prefix - network.prefixlen)) - len(blocks_taken(network, prefix, given))
 
-
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
-    """libyaml's dumper when PyYAML has it: a 70,000-Service inventory in seconds."""

@@ -19,7 +19,7 @@ PACKAGE = ROOT / "netmodel"
 
 LAYERS = (
     ("netmodel", "netmodel.vocabulary", "netmodel.errors", "netmodel.units", "netmodel.limits",
-     "netmodel.reading", "netmodel.streams", "netmodel.stations"),
+     "netmodel.reading", "netmodel.writing", "netmodel.streams", "netmodel.stations"),
     ("netmodel.scenario.schema",),
     ("netmodel.costs.profile",),
     ("netmodel.cluster",),

@@ -31,7 +31,7 @@ _LONGEST_KEY = 128
 def yaml_text(data: Any, width: int = 100) -> str:
     """`data` as yaml.dump(data, sort_keys=False, allow_unicode=True, width=width) writes it
     (block style, lists under a key not indented)."""
-    if not (isinstance(data, dict) and data):
+    if not (type(data) is dict and data):
         return _pyyaml(data, width)
     out: list[str] = []
     _mapping(data, 0, out, width)
@@ -41,11 +41,11 @@ def yaml_text(data: Any, width: int = 100) -> str:
 def _mapping(data: dict, indent: int, out: list[str], width: int) -> None:
     pad = " " * indent
     for key, value in data.items():
-        name = _bare(key) if isinstance(key, str) and len(key) <= _LONGEST_KEY else None
-        if name is not None and isinstance(value, dict) and value:
+        name = _bare(key) if type(key) is str and len(key) <= _LONGEST_KEY else None
+        if name is not None and type(value) is dict and value:
             out.append(f"{pad}{name}:\n")
             _mapping(value, indent + 2, out, width)
-        elif name is not None and isinstance(value, list) and value:
+        elif name is not None and type(value) is list and value:
             out.append(f"{pad}{name}:\n")
             _sequence(value, indent, out, width)
         elif name is not None and (text := _scalar(value)) is not None:
@@ -57,9 +57,9 @@ def _mapping(data: dict, indent: int, out: list[str], width: int) -> None:
 def _sequence(items: list, indent: int, out: list[str], width: int) -> None:
     pad = " " * indent
     for value in items:
-        if isinstance(value, (dict, list)) and value:
+        if type(value) in (dict, list) and value:
             inner: list[str] = []
-            (_mapping if isinstance(value, dict) else _sequence)(value, indent + 2, inner, width)
+            (_mapping if type(value) is dict else _sequence)(value, indent + 2, inner, width)
             inner[0] = f"{pad}- {inner[0][indent + 2:]}"
             out.extend(inner)
         elif (text := _scalar(value)) is not None:
@@ -69,17 +69,19 @@ def _sequence(items: list, indent: int, out: list[str], width: int) -> None:
 
 
 def _scalar(value: Any) -> str | None:
-    """How PyYAML writes `value` bare, or None if it would not (or it is a float)."""
+    """How PyYAML writes `value` bare, or None if it would not (or it is a float, or of a
+    subclass, which PyYAML's safe dumper refuses)."""
+    kind = type(value)
     if value is None:
         return "null"
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int):
+    if kind is int:
         return str(value)
-    if isinstance(value, str):
+    if kind is str:
         return _bare(value)
-    if isinstance(value, (dict, list)):  # empty
-        return "{}" if isinstance(value, dict) else "[]"
+    if kind in (dict, list):  # empty
+        return "{}" if kind is dict else "[]"
     return None
 
 

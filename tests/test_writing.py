@@ -1,8 +1,10 @@
 """`yaml_text` writes what PyYAML's block style writes, byte for byte, and reads back as
 the same data, whatever the data."""
 
+import enum
 import math
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -45,3 +47,11 @@ def test_an_inventory_is_written_bare_and_the_odd_value_by_pyyaml():
          "headless": False, "note": None, "nested": [[1, 2], [{"a": math.inf}]]}]}}
     assert yaml_text(data) == _pyyaml(data)
     assert "name: 'true'" in yaml_text(data)
+
+
+def test_what_pyyaml_refuses_it_still_refuses():
+    class Port(enum.IntEnum):
+        HTTP = 80
+
+    with pytest.raises(yaml.representer.RepresenterError):
+        yaml_text({"ports": [Port.HTTP]})

@@ -52,7 +52,8 @@ def bench(services: int, nodes: int, repeats: int) -> None:
         synthetic_dump(work / "cluster", services=services, nodes=nodes)
         listings = sum(p.stat().st_size for p in (work / "cluster").iterdir())
         scenario = work / "cluster.yaml"
-        steps = {"import kubectl": ["import", "kubectl", str(work / "cluster"), "-o", str(scenario)],
+        steps = {"import kubectl": ["import", "kubectl", str(work / "cluster"), "-o", str(scenario),
+                                    "--force"],
                  "check": ["check", str(scenario)]}
         runs: dict[str, list[tuple[float, float]]] = {step: [] for step in steps}
         for _ in range(repeats):

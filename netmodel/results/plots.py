@@ -25,9 +25,7 @@ import io
 import itertools
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any, get_args
 
 import numpy as np
@@ -234,9 +232,22 @@ def layout(rows: pd.DataFrame, axes: list[str], x: str | None = None,
 
 
 # -- the standard figures -----------------------------------------------------------------
-FigurePlan = Callable[[], Figure]
-"""A figure not drawn yet: `figure` with its arguments (a functools.partial, picklable, so
-that a sweep's workers can draw them side by side)."""
+@dataclass(frozen=True, eq=False)
+class FigurePlan:
+    """A figure not drawn yet: `figure`'s arguments (picklable, so that a sweep's workers
+    can draw them side by side); calling the plan draws it."""
+
+    rows: pd.DataFrame
+    lay: Layout
+    panels: list[Panel]
+    title: str
+
+    def __call__(self) -> Figure:
+        return figure(self.rows, self.lay, self.panels, self.title)
+
+    def panel_count(self) -> int:
+        """How many panels (axes) the figure has: what drawing it costs, roughly."""
+        return len(self.panels) * len(set(_facet_titles(self.rows, self.lay)))
 
 
 def summary_figures(df: pd.DataFrame, axes: list[str], series: str | None = None) -> dict[str, Figure]:
@@ -248,12 +259,6 @@ def summary_figures(df: pd.DataFrame, axes: list[str], series: str | None = None
 def render_png(plan: FigurePlan) -> bytes:
     """Draw a planned figure and return its PNG (in a worker process as well as here)."""
     return png_bytes(plan())
-
-
-def panel_count(plan: FigurePlan) -> int:
-    """How many panels (axes) a planned figure has: what drawing it costs, roughly."""
-    rows, lay, panels = plan.args[:3]
-    return len(panels) * len(set(_facet_titles(rows, lay)))
 
 
 def figure_plans(df: pd.DataFrame, axes: list[str], series: str | None = None) -> dict[str, FigurePlan]:
@@ -279,11 +284,11 @@ def figure_plans(df: pd.DataFrame, axes: list[str], series: str | None = None) -
         rows = df[df["traffic"] == traffic]
         for x in _x_axes(rows, axes, lay):
             here = layout(rows, axes, x, lay.series)
-            figures[f"{_safe(x) if x else stem}__{_safe(traffic)}"] = partial(
-                figure, rows, here, _traffic_panels(rows, here), f"{traffic}")
+            figures[f"{_safe(x) if x else stem}__{_safe(traffic)}"] = FigurePlan(
+                rows, here, _traffic_panels(rows, here), f"{traffic}")
             if "setup_p50_s" in rows and rows["setup_p50_s"].notna().any():
-                figures[f"{_safe(x) if x else stem}__{_safe(traffic)}-setup"] = partial(
-                    figure, rows, here, [PANELS["setup-p50"], PANELS["setup-p99"]],
+                figures[f"{_safe(x) if x else stem}__{_safe(traffic)}-setup"] = FigurePlan(
+                    rows, here, [PANELS["setup-p50"], PANELS["setup-p99"]],
                     f"{traffic}: connection set-up (a kept-alive request's mean hides it)")
     for x in _x_axes(df, axes, lay):
         here = layout(df, axes, x, lay.series)
@@ -315,22 +320,22 @@ def _point_figures(df: pd.DataFrame, lay: Layout, stem: str) -> dict[str, Figure
         lambda v: v.max() - v.min()).dropna()
     if modes and len(looked_up) and looked_up.max() > 0:
         traffic = looked_up.idxmax()
-        figures[f"{stem}__mechanism"] = partial(
-            figure, df[df["traffic"] == traffic], lay,
+        figures[f"{stem}__mechanism"] = FigurePlan(
+            df[df["traffic"] == traffic], lay,
             [PANELS["rule-lookup"], PANELS["softirq"],
              replace(PANELS["p50-added"], label="p50 latency − fastest")],
             f"why: the rule lookup of a new connection and the data path's CPU, {traffic}")
     point = df[df["traffic"] == df["traffic"].iloc[0]]
     if point["conntrack_entries"].notna().any():
-        figures[f"{stem}__conntrack"] = partial(
-            figure, point, lay, [PANELS["conntrack-entries"], PANELS["conntrack-fill"]],
+        figures[f"{stem}__conntrack"] = FigurePlan(
+            point, lay, [PANELS["conntrack-entries"], PANELS["conntrack-fill"]],
             "conntrack, all traffic kinds")
     if point["network_programming_p50_s"].notna().any():
-        figures[f"{stem}__control-plane"] = partial(
-            figure, point, lay, [PANELS["programming-p50"], PANELS["programming-p99"]],
+        figures[f"{stem}__control-plane"] = FigurePlan(
+            point, lay, [PANELS["programming-p50"], PANELS["programming-p99"]],
             "control plane: network programming latency")
-        figures[f"{stem}__stale-endpoints"] = partial(
-            figure, point, lay, [PANELS["stale-failed"], PANELS["stale-window-p99"]],
+        figures[f"{stem}__stale-endpoints"] = FigurePlan(
+            point, lay, [PANELS["stale-failed"], PANELS["stale-window-p99"]],
             "stale endpoints, all traffic kinds")
     return figures
 

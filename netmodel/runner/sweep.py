@@ -443,12 +443,12 @@ def _start_drawing(sweep: _Sweep, summary: pd.DataFrame,
     """The plots by name, being drawn on `executor`'s workers (the figures with the most
     panels handed out first, so that the workers finish together); with no executor,
     their plans, which `_store_plots` draws."""
-    from netmodel.results.plots import figure_plans, panel_count, render_png
+    from netmodel.results.plots import figure_plans, render_png
 
     plans = figure_plans(summary, sweep.axes, sweep.series)
     if executor is None:
         return plans
-    biggest_first = sorted(plans, key=lambda name: -panel_count(plans[name]))
+    biggest_first = sorted(plans, key=lambda name: -plans[name].panel_count())
     futures = {name: executor.submit(render_png, plans[name]) for name in biggest_first}
     return {name: futures[name] for name in plans}
 

@@ -741,4 +741,3 @@ def _host_count(prefix: int) -> int:
 def _free_blocks(network: IPv4Network, prefix: int, given: list[IPv4Network]) -> int:
     """How many /prefix blocks of `network` none of `given` overlaps."""
     return (1 << (prefix - network.prefixlen)) - len(blocks_taken(network, prefix, given))
-
